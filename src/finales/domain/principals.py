@@ -1,0 +1,43 @@
+"""Who is calling: roles and the authenticated principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from finales.errors import Forbidden
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    TENANT = "tenant"
+    READER = "reader"
+    ARCHIVER = "archiver"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated identity. A tenant principal is bound to exactly one tenant."""
+
+    id: str
+    name: str
+    role: Role
+    tenant_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise Forbidden(f"this action needs the role {allowed}; you are {self.role.value}")
+
+    def acting_tenant(self) -> str:
+        """The tenant this principal acts as; only tenant principals have one."""
+        if self.role is not Role.TENANT or self.tenant_id is None:
+            raise Forbidden("only a tenant principal can do this (it acts as its own tenant)")
+        return self.tenant_id
+
+    def may_act_for(self, tenant_id: str | None) -> bool:
+        return self.is_admin or (tenant_id is not None and self.tenant_id == tenant_id)

@@ -1,0 +1,118 @@
+"""One error hierarchy shared by the server and the SDK.
+
+Every error carries an HTTP status and a stable ``code``; the server renders it as
+``{"detail": ..., "code": ..., "errors": [...]}`` and the SDK maps the body back to the same
+class by ``code``. ``errors`` items are ``{"pointer": "/json/pointer", "message": "..."}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FinalesError(Exception):
+    """Root of every error finales raises on purpose."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "error"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.detail, "code": self.code}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class BadRequest(FinalesError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(FinalesError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(FinalesError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(FinalesError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(FinalesError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class LeaseExpired(Conflict):
+    code = "lease_expired"
+
+
+class PayloadTooLarge(FinalesError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class InvalidPayload(FinalesError):
+    """422: the body does not fit a schema; ``errors`` name each field by JSON pointer."""
+
+    status_code = 422
+    code = "invalid_payload"
+
+
+class Unavailable(FinalesError):
+    """503: the database is busy or unreachable; clients should retry."""
+
+    status_code = 503
+    code = "unavailable"
+
+
+class ConfigurationError(FinalesError):
+    """The server's configuration is unusable (e.g. a weak signing secret)."""
+
+    status_code = 500
+    code = "configuration_error"
+
+
+ERRORS_BY_CODE: dict[str, type[FinalesError]] = {
+    cls.code: cls
+    for cls in (
+        FinalesError,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        InvalidTransition,
+        LeaseExpired,
+        PayloadTooLarge,
+        InvalidPayload,
+        Unavailable,
+        ConfigurationError,
+    )
+}
+
+
+def pointer(*parts: str | int) -> str:
+    """Build an RFC 6901 JSON pointer from path parts."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def invalid(pointer_: str, message: str) -> InvalidPayload:
+    """A one-field InvalidPayload whose detail names the field."""
+    return InvalidPayload(
+        f"{pointer_ or '/'}: {message}", errors=[{"pointer": pointer_, "message": message}]
+    )

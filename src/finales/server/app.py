@@ -1,0 +1,111 @@
+"""``create_app(settings)``: builds the engine, the secret and the routes. No globals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from finales import __version__
+from finales.db.engine import Database
+from finales.db.migrate import is_up_to_date, upgrade
+from finales.domain.leases import utcnow
+from finales.errors import ConfigurationError
+from finales.server import errors_http
+from finales.server.limits import BodySizeLimit
+from finales.server.routes import auth, capabilities, export, requests, results, tenants
+from finales.server.state import AppState
+from finales.services.requests import expire_leases
+from finales.settings import Settings
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger("finales.server")
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    database: Database | None = None,
+    migrate: bool | None = None,
+) -> FastAPI:
+    """Build the broker app.
+
+    ``migrate`` upgrades the schema on start; by default it does so on SQLite (embedded use)
+    and refuses to start on an out-of-date PostgreSQL database (run ``finales db upgrade``).
+    """
+    settings = settings or Settings()
+    secret = settings.signing_secret()
+    db = database or Database(
+        settings.resolved_database_url(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    if migrate if migrate is not None else db.dialect == "sqlite":
+        upgrade(db)
+    elif not is_up_to_date(db):
+        raise ConfigurationError("the database schema is not up to date: run 'finales db upgrade'")
+    state = AppState(settings=settings, db=db, secret=secret, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.notifier.bind(asyncio.get_running_loop())
+        sweeper = asyncio.create_task(_sweep_leases(state))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if database is None:
+                db.dispose()
+
+    app = FastAPI(
+        title="finales",
+        version=__version__,
+        summary="A broker for self-driving laboratories",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.finales = state
+    errors_http.install(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, capabilities, tenants, requests, results, export):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: answers without credentials and reveals no data."""
+        return {"status": "ok"}
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+async def _sweep_leases(state: AppState) -> None:
+    """Record expired leases as events so that status listings stay truthful."""
+
+    def sweep() -> int:
+        with state.db.write() as s:
+            return expire_leases(s, now=state.now())
+
+    while True:
+        await asyncio.sleep(state.settings.lease_sweep_s)
+        try:
+            if await run_in_threadpool(sweep):
+                state.notifier.notify()
+        except Exception:  # keep sweeping: a busy database now is no reason to stop for good
+            log.warning("lease sweep failed; retrying", exc_info=True)

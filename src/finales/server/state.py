@@ -1,0 +1,66 @@
+"""Per-app state: settings, database, secret, validator cache, clock and the work notifier."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from finales.db.engine import Database
+from finales.domain.leases import utcnow
+from finales.domain.validation import ValidatorCache
+from finales.settings import Settings
+
+
+class Notifier:
+    """Wakes long-polling ``GET /work`` calls when work may have appeared.
+
+    ``notify`` may be called from any thread (routes run in a thread pool); waiters live on the
+    event loop. A waiter takes the current event *before* it queries, so a notification that
+    lands between its query and its wait is not lost.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def current(self) -> asyncio.Event | None:
+        return self._event
+
+    def notify(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._fire)
+
+    def _fire(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        if event is not None:
+            event.set()
+
+    @staticmethod
+    async def wait(event: asyncio.Event | None, timeout_s: float) -> None:
+        if event is None:
+            await asyncio.sleep(timeout_s)
+            return
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    secret: str
+    clock: Callable[[], datetime] = utcnow
+    validators: ValidatorCache = field(default_factory=ValidatorCache)
+    notifier: Notifier = field(default_factory=Notifier)
+
+    def now(self) -> datetime:
+        return self.clock()

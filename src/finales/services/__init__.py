@@ -1,0 +1,1 @@
+"""Broker operations on a Session. They flush, never commit: routes own the transaction."""
