@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from pydantic import Field, SecretStr
@@ -81,3 +83,23 @@ class Settings(BaseSettings):
                 f"(at least {MIN_SECRET_CHARS} characters are required)"
             )
         return value
+
+
+CONFIG_ENV = "FINALES_CONFIG"
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Settings from ``FINALES_*`` variables, then an optional TOML file (``config`` or the
+    file named by ``FINALES_CONFIG``); the variables win. The TOML keys are the field names,
+    at top level or under a ``[finales]`` table."""
+    path = config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read the configuration file {path}: {exc}") from None
+        section = data.get("finales", data)
+        values = {k: v for k, v in section.items() if f"FINALES_{k.upper()}" not in os.environ}
+    return Settings(**values)

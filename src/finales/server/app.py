@@ -59,13 +59,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.notifier.bind(asyncio.get_running_loop())
-        sweeper = asyncio.create_task(_sweep_leases(state))
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(_sweep_leases(state, stop))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            # Let a sweep that is running in a worker thread finish before the engine goes.
+            stop.set()
+            await sweeper
             if database is None:
                 db.dispose()
 
@@ -95,15 +96,18 @@ def create_app(
     return app
 
 
-async def _sweep_leases(state: AppState) -> None:
+async def _sweep_leases(state: AppState, stop: asyncio.Event) -> None:
     """Record expired leases as events so that status listings stay truthful."""
 
     def sweep() -> int:
         with state.db.write() as s:
             return expire_leases(s, now=state.now())
 
-    while True:
-        await asyncio.sleep(state.settings.lease_sweep_s)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), state.settings.lease_sweep_s)
+        if stop.is_set():
+            return
         try:
             if await run_in_threadpool(sweep):
                 state.notifier.notify()

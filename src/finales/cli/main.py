@@ -1,0 +1,400 @@
+"""``finales``: serve the broker and administer it from the shell."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from finales.db.engine import Database
+from finales.db.migrate import current_revision, head_revision, upgrade
+from finales.domain.leases import utcnow
+from finales.domain.principals import Principal, Role
+from finales.errors import FinalesError
+from finales.services import auth, capabilities, tenants
+from finales.settings import Settings, load_settings
+
+from .files import read_capabilities, read_tenant
+
+app = typer.Typer(
+    help="finales: a broker for self-driving laboratories.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users (principals) who log in.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for tenants and scripts.", no_args_is_help=True)
+cap_app = typer.Typer(help="Capabilities (quantity + method + schemas).", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants and their offers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(cap_app, name="capability")
+app.add_typer(tenant_app, name="tenant")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML file with settings (FINALES_* win)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+class _State:
+    config: Path | None = None
+
+
+@app.callback()
+def _root(config: ConfigOpt = None) -> None:
+    """Settings come from FINALES_* variables (FINALES_HOME, FINALES_DATABASE_URL, ...)."""
+    _State.config = config
+
+
+def _settings() -> Settings:
+    return load_settings(_State.config)
+
+
+def _cli_principal() -> Principal:
+    return Principal(id="cli", name=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except FinalesError as exc:
+        _fail(exc.detail)
+
+
+@contextmanager
+def _db(*, migrate_sqlite: bool = True) -> Iterator[Database]:
+    settings = _settings()
+    db = Database(settings.resolved_database_url(), busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        if db.dialect == "sqlite" and migrate_sqlite:
+            upgrade(db)
+        elif current_revision(db) != head_revision():
+            _fail("the database schema is not up to date: run 'finales db upgrade'")
+        yield db
+    finally:
+        db.dispose()
+
+
+def _write(fn: Callable[[Session], T]) -> T:
+    with _errors(), _db() as db, db.write() as s:
+        return fn(s)
+
+
+def _read(fn: Callable[[Session], T]) -> T:
+    with _errors(), _db() as db, db.read() as s:
+        return fn(s)
+
+
+def _emit_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+# ------------------------------------------------------------------------------------ serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="server processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the broker (HTTP). On SQLite the schema is upgraded automatically."""
+    import uvicorn
+
+    settings = _settings()
+    with _errors():
+        settings.signing_secret()  # create it now, and refuse a weak one before binding
+        with _db() as db, db.read() as s:
+            has_admin = any(p["role"] == "admin" for p in auth.list_principals(s))
+    where = settings.resolved_database_url()
+    shown = where if where.startswith("sqlite") else where.split("@")[-1]
+    err.print(f"finales: database {shown}; data directory {settings.home}", highlight=False)
+    if not has_admin:
+        err.print(
+            "finales: no admin yet - create one with 'finales user add admin --role admin'",
+            highlight=False,
+        )
+    uvicorn.run(
+        "finales.server.asgi:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+# ------------------------------------------------------------------------------------ db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations (needed on PostgreSQL; automatic on SQLite)."""
+    with _errors(), _raw_db() as db:
+        before = current_revision(db)
+        upgrade(db)
+        after = current_revision(db)
+    out.print(f"database at revision {after} (was {before or 'empty'})")
+
+
+@contextmanager
+def _raw_db() -> Iterator[Database]:
+    settings = _settings()
+    db = Database(settings.resolved_database_url(), busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+# ------------------------------------------------------------------------------------ users
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        value = sys.stdin.readline().rstrip("\n")
+        if not value:
+            _fail("no password on standard input")
+        return value
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    return None
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[Role, typer.Option(help="what the user may do")],
+    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user. Without a password it can still use API keys (finales apikey create)."""
+    password = _read_password(password_stdin)
+    if password is not None and len(password) < 8:
+        _fail("the password must have at least 8 characters")
+
+    def op(s: Session) -> Principal:
+        tenant_id = None
+        if tenant is not None:
+            try:
+                tenant_id = tenants.get_tenant(s, tenant)["id"]
+            except FinalesError:
+                tenant_id = tenants.get_tenant_by_name(s, tenant)["id"]
+        return auth.add_principal(
+            s, name=name, role=role, tenant_id=tenant_id, password=password, now=utcnow()
+        )
+
+    p = _write(op)
+    if as_json:
+        _emit_json({"id": p.id, "name": p.name, "role": p.role, "tenant_id": p.tenant_id})
+    else:
+        out.print(f"user {p.name} ({p.role.value}) created with id {p.id}", highlight=False)
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOpt = False) -> None:
+    """List users and their roles."""
+    rows = _read(auth.list_principals)
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table("name", "role", "tenant", "id")
+    for r in rows:
+        table.add_row(r["name"], r["role"], r["tenant_id"] or "", r["id"])
+    out.print(table)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="the user the key authenticates as")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key for a user and print it once (only its hash is stored)."""
+    key_id, key = _write(lambda s: auth.create_api_key(s, principal_name=name, now=utcnow()))
+    if as_json:
+        _emit_json({"id": key_id, "principal": name, "key": key})
+    else:
+        # The key goes to stdout alone so that scripts can capture it; the note to stderr.
+        err.print(f"API key {key_id} for {name} (shown once; store it safely):", highlight=False)
+        print(key)  # noqa: T201
+
+
+# ------------------------------------------------------------------------------------ capabilities
+
+
+@cap_app.command("add")
+def capability_add(
+    files: Annotated[list[Path], typer.Argument(help="capability files (ours or FINALES 2)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Register capabilities from files; an existing pair gets a new version if it changed."""
+    principal = _cli_principal()
+
+    def op(s: Session) -> list[dict[str, Any]]:
+        done = []
+        for path in files:
+            for cap in read_capabilities(path):
+                try:
+                    row = capabilities.register_capability(
+                        s, principal=principal, now=utcnow(), **cap
+                    )
+                except FinalesError as exc:
+                    exc.detail = f"{path}: {exc.detail}"
+                    raise
+                done.append(row)
+        return done
+
+    rows = _write(op)
+    if as_json:
+        _emit_json([{k: r[k] for k in ("quantity", "method", "version", "active")} for r in rows])
+        return
+    for r in rows:
+        state = "active" if r["active"] else "inactive"
+        out.print(
+            f"{r['quantity']}/{r['method']} version {r['version']} ({state})", highlight=False
+        )
+
+
+@cap_app.command("list")
+def capability_list(as_json: JsonOpt = False) -> None:
+    """List capabilities with their versions and state."""
+    rows = _read(lambda s: capabilities.list_capabilities(s))
+    if as_json:
+        _emit_json(
+            [
+                {
+                    k: r[k]
+                    for k in ("quantity", "method", "version", "versions", "active", "description")
+                }
+                for r in rows
+            ]
+        )
+        return
+    table = Table("quantity", "method", "version", "active")
+    for r in rows:
+        table.add_row(r["quantity"], r["method"], str(r["version"]), "yes" if r["active"] else "no")
+    out.print(table)
+
+
+def _set_active(quantity: str, method: str, active: bool) -> None:
+    row = _write(
+        lambda s: capabilities.set_active(
+            s,
+            principal=_cli_principal(),
+            quantity=quantity,
+            method=method,
+            active=active,
+            now=utcnow(),
+            message="from the command line",
+        )
+    )
+    state = "active" if row["active"] else "inactive"
+    out.print(f"{quantity}/{method} is {state}", highlight=False)
+
+
+@cap_app.command("activate")
+def capability_activate(quantity: str, method: str) -> None:
+    """Accept requests for a capability again."""
+    _set_active(quantity, method, True)
+
+
+@cap_app.command("deactivate")
+def capability_deactivate(quantity: str, method: str) -> None:
+    """Stop accepting new requests for a capability."""
+    _set_active(quantity, method, False)
+
+
+# ------------------------------------------------------------------------------------ tenants
+
+
+@tenant_app.command("add")
+def tenant_add(
+    file: Annotated[Path, typer.Argument(help="tenant file (ours or FINALES 2)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a tenant and its offers from a file; prints the tenant id."""
+    spec = read_tenant_or_fail(file)
+    principal = _cli_principal()
+
+    def op(s: Session) -> dict[str, Any]:
+        row = tenants.add_tenant(
+            s,
+            principal=principal,
+            name=spec["name"],
+            description=spec["description"],
+            contact=spec["contact"],
+            now=utcnow(),
+        )
+        if spec["offers"]:
+            try:
+                row = tenants.set_offers(
+                    s, principal=principal, tenant_id=row["id"], offers=spec["offers"], now=utcnow()
+                )
+            except FinalesError as exc:
+                exc.detail = f"{file}: {exc.detail} (pointers are into the list of offers)"
+                raise
+        return row
+
+    row = _write(op)
+    if as_json:
+        _emit_json({"id": row["id"], "name": row["name"], "offers": len(row["offers"])})
+    else:
+        err.print(f"tenant {row['name']} with {len(row['offers'])} offer(s):", highlight=False)
+        print(row["id"])  # noqa: T201
+
+
+def read_tenant_or_fail(file: Path) -> dict[str, Any]:
+    with _errors():
+        return read_tenant(file)
+    raise AssertionError  # pragma: no cover - _errors exits
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: JsonOpt = False) -> None:
+    """List tenants and what they offer."""
+    rows = _read(tenants.list_tenants)
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table("name", "id", "offers")
+    for r in rows:
+        offers = ", ".join(f"{o['quantity']}/{o['method']}" for o in r["offers"])
+        table.add_row(r["name"], r["id"], offers)
+    out.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """Run the demonstration campaign (not built yet: see the issues)."""
+    from finales.demo import run_demo
+
+    run_demo()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,312 @@
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, a real broker on a
+free port, a controllable clock, and a populated "lab" of principals and capabilities."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from finales.db.engine import Database
+from finales.db.migrate import upgrade
+from finales.domain.principals import Role
+from finales.testing import LocalBroker
+
+PG_ADMIN_URL = os.environ.get("FINALES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("FINALES_") and name != "FINALES_TEST_PG":
+            monkeypatch.delenv(name)
+
+
+# ------------------------------------------------------------------------------ databases
+
+
+def _pg_available() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+def _require_pg() -> None:
+    problem = _pg_available()
+    if problem is None:
+        return
+    message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {problem}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI must run the PostgreSQL tests)")
+    pytest.skip(message)
+
+
+def _pg_url(dbname: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+def _pg_exec(sql: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def worker_id_safe(request: pytest.FixtureRequest) -> str:
+    wid = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    return f"{wid}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once into a template file; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "finales.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(worker_id_safe: str) -> Iterator[str]:
+    _require_pg()
+    name = f"finales_tpl_{worker_id_safe}"
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    db = Database(_pg_url(name))
+    upgrade(db)
+    db.dispose()
+    yield name
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        _require_pg()
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, worker_id_safe: str
+) -> Iterator[str]:
+    """A fresh, migrated database for this test."""
+    if backend == "sqlite":
+        target = tmp_path / "finales.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"finales_t_{worker_id_safe}_{next(_counter)}"
+    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _pg_url(name)
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ------------------------------------------------------------------------------ time
+
+
+@dataclass
+class Clock:
+    """Real time plus an offset that tests move forward (leases expire without sleeping)."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# ------------------------------------------------------------------------------ broker
+
+
+@pytest.fixture
+def broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBroker]:
+    home = tmp_path / "home"
+    url = None if database_url.startswith("sqlite") else database_url
+    if url is None:
+        home.mkdir()
+        shutil.copy(database_url.removeprefix("sqlite:///"), home / "finales.db")
+    with LocalBroker(
+        home, database_url=url, clock=clock, lease_sweep_s=0.2, long_poll_recheck_s=0.5
+    ) as b:
+        yield b
+
+
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "temperature": {"type": "number", "description": "Unit: kelvin"},
+        "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+        "solvent": {"type": "string"},
+    },
+    "required": ["temperature", "fraction"],
+    "additionalProperties": False,
+}
+RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "conductivity": {"type": "number", "description": "Unit: S/m"},
+        "success": {"type": "boolean"},
+    },
+    "required": ["conductivity"],
+    "additionalProperties": False,
+}
+LIMITS_A = {"temperature": [{"min": 273.15, "max": 313.15}], "fraction": [{"min": 0, "max": 0.5}]}
+LIMITS_B = {"temperature": [{"min": 273.15, "max": 373.15}], "fraction": [{"min": 0, "max": 1}]}
+
+
+def params(temperature: float = 298.15, fraction: float = 0.1, **extra: Any) -> dict[str, Any]:
+    return {"temperature": temperature, "fraction": fraction, **extra}
+
+
+@dataclass
+class Lab:
+    """A broker populated with capabilities, two tenants and one principal per role."""
+
+    broker: LocalBroker
+    clock: Clock
+    tenant_a: str
+    tenant_b: str
+    keys: dict[str, str]
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    def client(self, who: str | None) -> httpx.Client:
+        if who not in self.clients:
+            headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+            self.clients[who or ""] = httpx.Client(
+                base_url=self.broker.url + "/api/v1", headers=headers, timeout=30
+            )
+            if who is None:
+                self.clients[None] = self.clients[""]  # type: ignore[index]
+        return self.clients[who]  # type: ignore[index]
+
+    def __getattr__(self, name: str) -> httpx.Client:
+        if name in ("admin", "reader", "archiver", "a", "b", "a2", "anon"):
+            return self.client(None if name == "anon" else name)
+        raise AttributeError(name)
+
+    def post_request(
+        self,
+        *,
+        who: str = "admin",
+        methods: tuple[str, ...] = ("two_electrode",),
+        p: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "quantity": "conductivity",
+            "methods": list(methods),
+            "parameters": {m: p or params() for m in methods},
+            **extra,
+        }
+        r = self.client(who).post("/requests", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def claim(self, request_id: str, who: str = "a", lease: float = 60) -> httpx.Response:
+        return self.client(who).post(f"/requests/{request_id}/claim", json={"lease_seconds": lease})
+
+    def post_result(
+        self,
+        request_id: str | None,
+        who: str = "a",
+        method: str = "two_electrode",
+        data: dict[str, Any] | None = None,
+        p: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        body: dict[str, Any] = {
+            "quantity": "conductivity",
+            "method": method,
+            "parameters": p or params(),
+            "data": data if data is not None else {"conductivity": 0.9},
+        }
+        if request_id is not None:
+            body["request_id"] = request_id
+        return self.client(who).post("/results", json=body)
+
+    def close(self) -> None:
+        for c in {id(c): c for c in self.clients.values()}.values():
+            c.close()
+
+
+@pytest.fixture
+def lab(broker: LocalBroker, clock: Clock) -> Iterator[Lab]:
+    for method in ("two_electrode", "molecular_dynamics"):
+        broker.add_capability("conductivity", method, REQUEST_SCHEMA, RESULT_SCHEMA)
+    tenant_a = broker.add_tenant(
+        "tenant-a",
+        offers=[{"quantity": "conductivity", "method": "two_electrode", "limitations": LIMITS_A}],
+    )
+    tenant_b = broker.add_tenant(
+        "tenant-b",
+        offers=[
+            {"quantity": "conductivity", "method": "two_electrode", "limitations": LIMITS_B},
+            {"quantity": "conductivity", "method": "molecular_dynamics", "limitations": {}},
+        ],
+    )
+    keys = {
+        "admin": broker.add_user("admin", role=Role.ADMIN, password="admin-password"),
+        "reader": broker.add_user("reader", role=Role.READER),
+        "archiver": broker.add_user("archiver", role=Role.ARCHIVER),
+        "a": broker.add_user(
+            "bot-a", role=Role.TENANT, tenant_id=tenant_a, password="bot-a-password"
+        ),
+        "a2": broker.add_user("bot-a2", role=Role.TENANT, tenant_id=tenant_a),
+        "b": broker.add_user("bot-b", role=Role.TENANT, tenant_id=tenant_b),
+    }
+    lab = Lab(broker=broker, clock=clock, tenant_a=tenant_a, tenant_b=tenant_b, keys=keys)
+    yield lab
+    lab.close()
+
+
+ErrorCheck = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def expect_error() -> ErrorCheck:
+    """Assert an error response: status, stable code, and (optionally) the field named."""
+
+    def check(
+        response: httpx.Response,
+        status: int,
+        *,
+        code: str | None = None,
+        pointer: str | None = None,
+    ) -> dict[str, Any]:
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert isinstance(body.get("detail"), str) and body["detail"], body
+        if code is not None:
+            assert body["code"] == code, body
+        if pointer is not None:
+            pointers = [e["pointer"] for e in body.get("errors", [])]
+            assert pointer in pointers or pointer in body["detail"], body
+        return body  # type: ignore[no-any-return]
+
+    return check
