@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -22,9 +23,13 @@ from finales.services.common import new_id
 API_KEY_PREFIX = "fk_"
 JWT_ALGORITHM = "HS256"
 _hasher = PasswordHash.recommended()
-# Verifying against a real hash for unknown users keeps login time independent of whether the
-# user exists.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against a real hash for unknown users keeps login time independent of
+    whether the user exists (made on first use: hashing costs time at import)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _principal(row: Any) -> Principal:
@@ -103,7 +108,7 @@ def list_principals(session: Session) -> list[dict[str, Any]]:
 def authenticate_password(session: Session, name: str, password: str) -> Principal:
     """Check a name and password; unknown names and wrong passwords both raise 401."""
     row = principal_row(session, name=name)
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    stored = row.password_hash if row is not None and row.password_hash else _dummy_hash()
     ok = _hasher.verify(password, stored)
     if row is None or not row.password_hash or not ok:
         raise Unauthorized("wrong name or password")

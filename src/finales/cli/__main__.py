@@ -1,0 +1,3 @@
+from finales.cli.main import main
+
+main()

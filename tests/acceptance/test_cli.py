@@ -1,0 +1,237 @@
+"""The `finales` command as a subprocess, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from finales.cli import app
+from finales.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT.parent / "shared" / "finales2-examples"
+FINALES = [sys.executable, "-m", "finales.cli"]
+
+
+def _env(home: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINALES_")}
+    env["FINALES_HOME"] = str(home)
+    if database_url:
+        env["FINALES_DATABASE_URL"] = database_url
+    return env
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None, ok: bool = True) -> Outcome:
+    """Run the real CLI in-process (fast): the same Typer app, real files, real database."""
+    overrides = {k: v for k, v in env.items() if k.startswith("FINALES_")}
+    result = CliRunner().invoke(app, list(args), input=stdin, env=overrides)
+    out = Outcome(result.exit_code, result.stdout, result.stderr)
+    if ok:
+        assert out.returncode == 0, (out.stderr, result.exception)
+    return out
+
+
+def run_process(
+    env: dict[str, str], *args: str, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [*FINALES, *args], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    """A fresh data directory; on PostgreSQL a fresh migrated database as well."""
+    if backend == "sqlite":
+        return _env(tmp_path / "home")
+    url = request.getfixturevalue("database_url")
+    return _env(tmp_path / "home", url)
+
+
+def test_admin_workflow(env: dict[str, str]) -> None:
+    added = run(
+        env,
+        "user",
+        "add",
+        "admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="correct-horse-battery\n",
+    )
+    assert "admin" in added.stdout
+    caps = run(
+        env, "capability", "add", str(ROOT / "examples" / "capability-conductivity.json"), "--json"
+    )
+    assert json.loads(caps.stdout) == [
+        {"quantity": "conductivity", "method": "two_electrode", "version": 1, "active": True}
+    ]
+    tenant = run(env, "tenant", "add", str(ROOT / "examples" / "tenant-robot.json"))
+    tenant_id = tenant.stdout.strip()
+    assert len(tenant_id) == 36
+    run(env, "user", "add", "robot", "--role", "tenant", "--tenant", "robot")
+    key = run(env, "apikey", "create", "robot").stdout.strip()
+    assert key.startswith("fk_")
+    assert "shown once" in run(env, "apikey", "create", "robot").stderr
+
+    listed = json.loads(run(env, "tenant", "list", "--json").stdout)
+    assert [(t["name"], len(t["offers"])) for t in listed] == [("robot", 1)]
+    users = json.loads(run(env, "user", "list", "--json").stdout)
+    assert {u["name"]: u["role"] for u in users} == {"admin": "admin", "robot": "tenant"}
+    assert "hash" not in json.dumps(users)
+
+    run(env, "capability", "deactivate", "conductivity", "two_electrode")
+    state = json.loads(run(env, "capability", "list", "--json").stdout)
+    assert state[0]["active"] is False
+    run(env, "capability", "activate", "conductivity", "two_electrode")
+    assert json.loads(run(env, "capability", "list", "--json").stdout)[0]["active"] is True
+
+
+def test_failures_exit_non_zero_with_one_line_reason(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "user", "add", "admin", "--role", "admin")
+    dup = run(env, "user", "add", "admin", "--role", "admin", ok=False)
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    assert len(dup.stderr.strip().splitlines()) == 1
+    bad_role = run(env, "user", "add", "x", "--role", "wizard", ok=False)
+    assert bad_role.returncode != 0
+    no_tenant = run(env, "user", "add", "bot", "--role", "tenant", "--tenant", "nobody", ok=False)
+    assert no_tenant.returncode == 1 and "nobody" in no_tenant.stderr
+    # A tenant whose capability is not registered yet: the defect is named.
+    missing = run(env, "tenant", "add", str(ROOT / "examples" / "tenant-robot.json"), ok=False)
+    assert missing.returncode == 1
+    assert "/0/method" in missing.stderr and "conductivity/two_electrode" in missing.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    bad = run(env, "capability", "add", str(broken), ok=False)
+    assert bad.returncode == 1 and "not valid JSON" in bad.stderr
+    schema_bad = tmp_path / "schema.json"
+    schema_bad.write_text(
+        json.dumps(
+            {"quantity": "q", "method": "m", "request_schema": {"type": 12}, "result_schema": {}}
+        )
+    )
+    bad = run(env, "capability", "add", str(schema_bad), ok=False)
+    assert bad.returncode == 1 and "/request_schema/type" in bad.stderr
+    unknown = run(env, "apikey", "create", "ghost", ok=False)
+    assert unknown.returncode == 1 and "ghost" in unknown.stderr
+    short = run(
+        env,
+        "user",
+        "add",
+        "weak",
+        "--role",
+        "reader",
+        "--password-stdin",
+        stdin="short\n",
+        ok=False,
+    )
+    assert short.returncode == 1 and "8 characters" in short.stderr
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="../shared/finales2-examples is not present")
+def test_finales2_files(env: dict[str, str]) -> None:
+    files = sorted(str(p) for p in (EXAMPLES / "serialized_quantities").glob("*/*.json"))
+    added = run(env, "capability", "add", *files)
+    assert added.stdout.count("version 1") == len(files) == 13
+    transport = run(
+        env,
+        "tenant",
+        "add",
+        str(EXAMPLES / "examples/tenants/transport/Transportation_tenant_tenant.json"),
+    )
+    assert len(transport.stdout.strip()) == 36
+    # ASAB's electrolyte/flow offer limits a 'formulation' key its schema does not have.
+    asab = run(
+        env, "tenant", "add", str(EXAMPLES / "examples/tenants/conductivity/ASAB.json"), ok=False
+    )
+    assert asab.returncode == 1
+    assert "/1/limitations/formulation" in asab.stderr and "unknown key" in asab.stderr
+    # Nothing of the refused tenant was stored.
+    names = [t["name"] for t in json.loads(run(env, "tenant", "list", "--json").stdout)]
+    assert names == ["Transportation_tenant"]
+
+
+def test_db_upgrade_reports_revision(env: dict[str, str]) -> None:
+    out = run(env, "db", "upgrade")
+    assert "revision" in out.stdout
+
+
+def test_serve_on_a_fresh_machine(tmp_path: Path) -> None:
+    """No configuration at all: `finales serve` starts on SQLite with a 0600 secret."""
+    home = tmp_path / "fresh"
+    env = _env(home)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*FINALES, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
+        assert (home / "finales.db").exists()
+        mode = stat.S_IMODE((home / "secret.key").stat().st_mode)
+        assert mode == 0o600
+        anon = httpx.get(f"http://127.0.0.1:{port}/api/v1/requests", timeout=5)
+        assert anon.status_code == 401
+        spec = httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=5).json()
+        assert "/api/v1/work" in spec["paths"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "no admin yet" in err
+    assert (home / "secret.key").read_text() not in err
+
+
+def test_serve_refuses_a_short_secret(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    env["FINALES_SECRET_KEY"] = "too-short"
+    proc = run_process(env, "serve", "--port", str(free_port()), ok=False)
+    assert proc.returncode == 1 and "too short" in proc.stderr
+
+
+def test_help_texts() -> None:
+    env = _env(Path("/nonexistent"))
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["user", "add", "--help"],
+        ["tenant", "add", "--help"],
+        ["capability", "add", "--help"],
+    ):
+        out = run(env, *args)
+        assert "Usage" in out.stdout
+    # And once as the installed module, the way a shell runs it.
+    assert "capability" in run_process(env, "--help").stdout
