@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         else:
             path = self.home / SECRET_FILE
             if not path.exists():
-                self.home.mkdir(parents=True, exist_ok=True)
+                self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as fh:
                     fh.write(secrets.token_urlsafe(48))

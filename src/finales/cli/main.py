@@ -389,11 +389,14 @@ def tenant_list(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run the demonstration campaign (not built yet: see the issues)."""
+def demo(
+    keep_server: Annotated[bool, typer.Option("--keep-server",
+                                              help="keep the broker running afterwards")] = False,
+) -> None:
+    """Walk one request through a local broker (the simulated campaign comes later)."""
     from finales.demo import run_demo
 
-    run_demo()
+    run_demo(keep_server=keep_server)
 
 
 def main() -> None:
