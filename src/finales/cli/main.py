@@ -390,8 +390,9 @@ def tenant_list(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def demo(
-    keep_server: Annotated[bool, typer.Option("--keep-server",
-                                              help="keep the broker running afterwards")] = False,
+    keep_server: Annotated[
+        bool, typer.Option("--keep-server", help="keep the broker running afterwards")
+    ] = False,
 ) -> None:
     """Walk one request through a local broker (the simulated campaign comes later)."""
     from finales.demo import run_demo

@@ -17,27 +17,38 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        length = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    length = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
-                    await self._reject(send)
-                    return
+                    length = None
+        if length is not None:
+            if length > self.max_bytes:
+                await self._reject(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read the body here, within the limit, then replay it.
+        messages: list[dict[str, Any]] = []
         seen = 0
-
-        async def counted() -> dict[str, Any]:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
-            return message  # type: ignore[no-any-return]
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._reject(send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        await self.app(scope, counted, send)
+        async def replay() -> dict[str, Any]:
+            return messages.pop(0) if messages else await receive()  # type: ignore[no-any-return]
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send: Any) -> None:
         err = PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
