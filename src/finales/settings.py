@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from finales.errors import ConfigurationError
@@ -102,4 +102,9 @@ def load_settings(config: Path | None = None) -> Settings:
             raise ConfigurationError(f"cannot read the configuration file {path}: {exc}") from None
         section = data.get("finales", data)
         values = {k: v for k, v in section.items() if f"FINALES_{k.upper()}" not in os.environ}
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        where = f" (environment or {path})" if path else " (environment)"
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid settings{where}: {problems}") from None

@@ -62,7 +62,11 @@ def _root(config: ConfigOpt = None) -> None:
 
 
 def _settings() -> Settings:
-    return load_settings(_State.config)
+    try:
+        return load_settings(_State.config)
+    except FinalesError as exc:
+        _fail(exc.detail)
+        raise  # unreachable: _fail exits
 
 
 def _cli_principal() -> Principal:

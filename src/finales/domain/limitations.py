@@ -25,11 +25,21 @@ from typing import Any
 from finales.errors import pointer
 
 RANGE_KEYS = frozenset({"min", "max", "step"})
+NULLABLE = "x-finales-nullable"  # marks a schema whose Optional (anyOf null) wrapper was removed
 _NUMERIC = ("number", "integer")
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (NaN, infinities, integers beyond float range)."""
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
 
 
 def is_range(lim: Any) -> bool:
@@ -66,46 +76,56 @@ def _match(value: Any, lim: Any) -> bool:
                 return True
         return any(_match(value, entry) for entry in lim)
     if _is_number(value) and _is_number(lim):
-        return math.isclose(value, lim, rel_tol=1e-12, abs_tol=1e-12)
+        a, b = _finite(value), _finite(lim)
+        if a is None or b is None:
+            return a is None and b is None and value == lim
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
     return type(value) is type(lim) and value == lim
 
 
 def _in_range(value: Any, lim: dict[str, Any]) -> bool:
-    if not _is_number(value):
+    # Non-finite values (NaN, +-inf, integers beyond float range) are inside no range: NaN
+    # compares false both ways and would otherwise slip through every bound.
+    x = _finite(value) if _is_number(value) else None
+    if x is None:
         return False
     low, high, step = lim.get("min"), lim.get("max"), lim.get("step")
-    tol = 1e-9 * max(1.0, abs(value))
-    if low is not None and value < low - tol:
+    tol = 1e-9 * max(1.0, abs(x))
+    if low is not None and x < low - tol:
         return False
-    if high is not None and value > high + tol:
+    if high is not None and x > high + tol:
         return False
     if step:
         origin = low if low is not None else 0.0
-        n = (value - origin) / step
+        n = (x - origin) / step
+        if not math.isfinite(n):
+            return False
         return abs(n - round(n)) <= 1e-9 * max(1.0, abs(n))
     return True
 
 
 def _match_array(values: list[Any], alternative: list[Any]) -> bool:
-    """Assign each value to a distinct element limitation (small backtracking search)."""
+    """Can each value be assigned a *different* element limitation that it matches?
+
+    A bipartite matching by augmenting paths (Kuhn): polynomial, unlike plain backtracking,
+    which is factorial when no assignment exists.
+    """
     if len(values) > len(alternative):
         return False
     fits = [[j for j, lim in enumerate(alternative) if _match(v, lim)] for v in values]
-    order = sorted(range(len(values)), key=lambda i: len(fits[i]))
-    used: set[int] = set()
+    owner: dict[int, int] = {}  # element limitation -> value index
 
-    def assign(k: int) -> bool:
-        if k == len(order):
-            return True
-        for j in fits[order[k]]:
-            if j not in used:
-                used.add(j)
-                if assign(k + 1):
-                    return True
-                used.discard(j)
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in fits[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if j not in owner or augment(owner[j], seen):
+                owner[j] = i
+                return True
         return False
 
-    return assign(0)
+    return all(augment(i, set()) for i in range(len(values)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +160,9 @@ class _Checker:
             if "anyOf" in schema:
                 branches = [b for b in schema["anyOf"] if self.resolve(b).get("type") != "null"]
                 if len(branches) == 1:
-                    schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **branches[0]}
+                    nullable = len(branches) < len(schema["anyOf"]) or schema.get(NULLABLE)
+                    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+                    schema = {**rest, **branches[0], NULLABLE: bool(nullable)}
                     continue
             return schema
         return schema
@@ -160,6 +182,8 @@ class _Checker:
 
     def check(self, lim: Any, schema: Any, path: tuple[str | int, ...]) -> None:
         s = self.resolve(schema)
+        if lim is None and _allows_null(s):
+            return
         if "anyOf" in s:
             self.check_any_of(lim, s, path)
             return
@@ -184,6 +208,8 @@ class _Checker:
         self.errors.extend(first or [])
 
     def check_object(self, lim: Any, s: dict[str, Any], path: tuple[str | int, ...]) -> None:
+        if lim is None and _allows_null(s):
+            return
         if isinstance(lim, list):
             for i, entry in enumerate(lim):
                 self.check_object(entry, s, (*path, i))
@@ -225,6 +251,8 @@ class _Checker:
     ) -> None:
         if isinstance(lim, list):
             for i, entry in enumerate(lim):
+                if entry is None and _allows_null(s):
+                    continue
                 if isinstance(entry, list):
                     self.fail((*path, i), f"expected a {kind} or a range, not a list")
                 else:
@@ -244,24 +272,37 @@ class _Checker:
 
     def check_range(self, lim: dict[str, Any], path: tuple[str | int, ...]) -> None:
         for key, value in lim.items():
-            if not _is_number(value):
-                self.fail((*path, key), "must be a number")
+            if not _is_number(value) or _finite(value) is None:
+                self.fail((*path, key), "must be a finite number")
                 return
         low, high, step = lim.get("min"), lim.get("max"), lim.get("step")
         if low is not None and high is not None and low > high:
             self.fail((*path, "min"), f"min {low} is greater than max {high}")
         if step is not None and step <= 0:
             self.fail((*path, "step"), "step must be positive")
+        elif step is not None and step < MIN_STEP:
+            self.fail((*path, "step"), f"step must be at least {MIN_STEP:g}")
+
+
+MIN_STEP = 1e-12
+
+
+def _allows_null(s: dict[str, Any]) -> bool:
+    t = s.get("type")
+    return bool(s.get(NULLABLE)) or t == "null" or (isinstance(t, list) and "null" in t)
 
 
 def _scalar_fits(value: Any, s: dict[str, Any], kind: str) -> bool:
+    if value is None:
+        return _allows_null(s)
     if "const" in s and value != s["const"]:
         return False
     if "enum" in s and value not in s["enum"]:
         return False
     checks = {
-        "number": _is_number(value),
-        "integer": _is_number(value) and float(value).is_integer(),
+        "number": _is_number(value) and _finite(value) is not None,
+        "integer": (isinstance(value, int) and not isinstance(value, bool))
+        or (_is_number(value) and float(value).is_integer()),
         "string": isinstance(value, str),
         "boolean": isinstance(value, bool),
         "null": value is None,

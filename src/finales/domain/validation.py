@@ -6,6 +6,8 @@ never changes meaning because capability rows are immutable.
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
@@ -41,7 +43,17 @@ def check_schema(schema: Any, where: str) -> None:
         )
 
 
-def _error_pointer(base: str, err: ValidationError) -> str:
+def _extra_keys(err: ValidationError) -> list[str]:
+    """Keys that ``additionalProperties: false`` refused (not those patternProperties allow)."""
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    allowed = set(schema.get("properties", {}))
+    patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+    return sorted(
+        k for k in err.instance if k not in allowed and not any(p.search(k) for p in patterns)
+    )
+
+
+def _entries(base: str, err: ValidationError) -> list[dict[str, str]]:
     parts: list[str | int] = list(err.absolute_path)
     instance = err.instance
     # For "required"/"additionalProperties" jsonschema points at the parent object; name the
@@ -51,16 +63,42 @@ def _error_pointer(base: str, err: ValidationError) -> str:
         if missing:
             parts.append(missing[0])
     elif err.validator == "additionalProperties" and isinstance(instance, dict):
-        allowed = set((err.schema or {}).get("properties", {}))
-        extra = sorted(k for k in instance if k not in allowed)
+        extra = _extra_keys(err)
         if extra:
-            parts.append(extra[0])
-    return base + pointer(*parts)
+            return [
+                {
+                    "pointer": base + pointer(*parts, key),
+                    "message": f"unexpected field {key!r} (additional properties are not allowed)",
+                }
+                for key in extra
+            ]
+    return [{"pointer": base + pointer(*parts), "message": err.message}]
 
 
 def errors_of(validator: Draft202012Validator, instance: Any, base: str) -> list[dict[str, str]]:
     errs = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    return [{"pointer": _error_pointer(base, e), "message": e.message} for e in errs[:MAX_ERRORS]]
+    out = [entry for e in errs for entry in _entries(base, e)]
+    return out[:MAX_ERRORS]
+
+
+def non_finite_numbers(instance: Any, base: str) -> list[dict[str, str]]:
+    """NaN and infinities parse from JSON in Python but are not JSON numbers: name them."""
+    found: list[dict[str, str]] = []
+
+    def walk(value: Any, parts: tuple[str | int, ...]) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(
+                {"pointer": base + pointer(*parts), "message": f"{value} is not a finite number"}
+            )
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*parts, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*parts, i))
+
+    walk(instance, ())
+    return found[:MAX_ERRORS]
 
 
 def raise_if_invalid(errors: Iterable[dict[str, str]], what: str) -> None:
@@ -99,4 +137,5 @@ class ValidatorCache:
         self, key: Hashable, schema: dict[str, Any], instance: Any, *, base: str, what: str
     ) -> None:
         """Raise InvalidPayload naming every offending field (JSON pointer under ``base``)."""
+        raise_if_invalid(non_finite_numbers(instance, base), what)
         raise_if_invalid(errors_of(self.get(key, schema), instance, base), what)
