@@ -306,7 +306,7 @@ def expect_error() -> ErrorCheck:
             assert body["code"] == code, body
         if pointer is not None:
             pointers = [e["pointer"] for e in body.get("errors", [])]
-            assert pointer in pointers or pointer in body["detail"], body
+            assert pointer in pointers, body
         return body  # type: ignore[no-any-return]
 
     return check

@@ -103,13 +103,20 @@ def post_result(
     data: dict[str, Any],
     now: datetime,
     validators: ValidatorCache,
-    allow_admin_for: str | None = None,
+    on_behalf_of: str | None = None,
 ) -> dict[str, Any]:
-    """Post a result for a request the caller reserved, or an unsolicited one (no request)."""
-    tenant_id = (
-        allow_admin_for if (principal.is_admin and allow_admin_for) else (principal.acting_tenant())
-    )
+    """Post a result for a request the caller reserved, or an unsolicited one (no request).
+
+    An admin may post for the reserving tenant (the result belongs to that tenant); an
+    unsolicited result needs a tenant, so an admin names it with ``on_behalf_of``.
+    """
+    if principal.is_admin:
+        tenant_id = on_behalf_of or ""
+    else:
+        tenant_id = principal.acting_tenant()
     if request_id is None:
+        if not tenant_id:
+            raise Forbidden("an unsolicited result must come from a tenant principal")
         return _post_unsolicited(
             session,
             principal=principal,
@@ -138,7 +145,9 @@ def post_result(
             "unsolicited": "an unsolicited record",
         }
         raise InvalidTransition(f"request {request_id} is {verb.get(status, status)}")
-    if req["reserved_by"] != tenant_id and not principal.is_admin:
+    if principal.is_admin:
+        tenant_id = req["reserved_by"]
+    elif req["reserved_by"] != tenant_id:
         raise Forbidden("this request is reserved by another tenant")
     cap = capability_by_id(session, req["capability_ids"][method])
     _validate(validators, cap, parameters, data)

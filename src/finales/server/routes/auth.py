@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -62,8 +63,12 @@ def add_user(request: Request, st: StateDep, principal: CurrentPrincipal, body: 
         )
         return dump(schemas.User, dict(auth.principal_row(s, principal_id=p.id)._mapping))
 
-    # The body holds a password: fingerprint without it so that nothing secret is stored.
-    return create(request, st, principal, body.model_copy(update={"password": None}), op)
+    # The body holds a password: fingerprint a keyed digest of it instead, so that a retry
+    # with another password is a conflict while nothing reversible is stored.
+    digest = None
+    if body.password is not None:
+        digest = hmac.new(st.secret.encode(), body.password.encode(), "sha256").hexdigest()
+    return create(request, st, principal, body.model_copy(update={"password": digest}), op)
 
 
 @router.get("/users", response_model=list[schemas.User])
