@@ -22,6 +22,20 @@ from finales.db.migrate import upgrade
 from finales.domain.principals import Role
 from finales.testing import LocalBroker
 
+# The demonstrator's files sit beside the repository (../shared), read in place, never copied.
+FINALES2_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "finales2-examples"
+
+
+def require_finales2_examples() -> Path:
+    """Skip where the FINALES 2 files are absent (a user's laptop); in CI that is a failure."""
+    if not FINALES2_EXAMPLES.is_dir():
+        message = f"the FINALES 2 example files are not available at {FINALES2_EXAMPLES}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI has them beside the clone)")
+        pytest.skip(message)
+    return FINALES2_EXAMPLES
+
+
 PG_ADMIN_URL = os.environ.get("FINALES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 

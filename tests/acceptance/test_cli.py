@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 
 from finales.cli import app
 from finales.testing import free_port
+from tests.conftest import FINALES2_EXAMPLES as EXAMPLES
+from tests.conftest import require_finales2_examples
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT.parent / "shared" / "finales2-examples"
 FINALES = [sys.executable, "-m", "finales.cli"]
 
 
@@ -149,8 +150,8 @@ def test_failures_exit_non_zero_with_one_line_reason(env: dict[str, str], tmp_pa
     assert short.returncode == 1 and "8 characters" in short.stderr
 
 
-@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="../shared/finales2-examples is not present")
 def test_finales2_files(env: dict[str, str]) -> None:
+    require_finales2_examples()
     files = sorted(str(p) for p in (EXAMPLES / "serialized_quantities").glob("*/*.json"))
     added = run(env, "capability", "add", *files)
     assert added.stdout.count("version 1") == len(files) == 13

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-# tests/unit/conftest.py -> parents[3] is the folder that holds both the repository and shared/
-FINALES2_EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "finales2-examples"
+from tests.conftest import FINALES2_EXAMPLES, require_finales2_examples
 
 Loader = Callable[[str], Any]
 
@@ -18,8 +16,7 @@ Loader = Callable[[str], Any]
 @pytest.fixture
 def finales2() -> Loader:
     """Load one FINALES 2 file by its path relative to the examples folder."""
-    if not FINALES2_EXAMPLES.is_dir():
-        pytest.skip(f"the FINALES 2 example files are not available at {FINALES2_EXAMPLES}")
+    require_finales2_examples()
 
     def load(relative: str) -> Any:
         return json.loads((FINALES2_EXAMPLES / relative).read_text(encoding="utf-8"))

@@ -89,7 +89,10 @@ def _in_range(value: Any, lim: dict[str, Any]) -> bool:
     x = _finite(value) if _is_number(value) else None
     if x is None:
         return False
-    low, high, step = lim.get("min"), lim.get("max"), lim.get("step")
+    bounds = [lim.get(k) for k in ("min", "max", "step")]
+    if any(b is not None and (not _is_number(b) or _finite(b) is None) for b in bounds):
+        return False  # a malformed range (refused when offered) matches nothing
+    low, high, step = bounds
     tol = 1e-9 * max(1.0, abs(x))
     if low is not None and x < low - tol:
         return False
