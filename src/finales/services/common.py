@@ -62,11 +62,15 @@ REQUEST_COLUMNS = (
 
 
 def request_select() -> sa.Select[Any]:
-    return sa.select(*REQUEST_COLUMNS).select_from(
-        t.requests.join(t.request_state, t.request_state.c.request_seq == t.requests.c.seq).join(
-            t.principals, t.principals.c.id == t.requests.c.requester_principal_id
-        )
+    """The base query of request views (built once: selects are immutable)."""
+    return _REQUEST_SELECT
+
+
+_REQUEST_SELECT = sa.select(*REQUEST_COLUMNS).select_from(
+    t.requests.join(t.request_state, t.request_state.c.request_seq == t.requests.c.seq).join(
+        t.principals, t.principals.c.id == t.requests.c.requester_principal_id
     )
+)
 
 
 def get_request(session: Session, request_id: str) -> dict[str, Any]:
@@ -96,11 +100,15 @@ RESULT_COLUMNS = (
 
 
 def result_select() -> sa.Select[Any]:
-    return sa.select(*RESULT_COLUMNS).select_from(
-        t.results.join(t.result_state, t.result_state.c.result_seq == t.results.c.seq).join(
-            t.requests, t.requests.c.seq == t.results.c.request_seq
-        )
+    """The base query of result views (built once)."""
+    return _RESULT_SELECT
+
+
+_RESULT_SELECT = sa.select(*RESULT_COLUMNS).select_from(
+    t.results.join(t.result_state, t.result_state.c.result_seq == t.results.c.seq).join(
+        t.requests, t.requests.c.seq == t.results.c.request_seq
     )
+)
 
 
 def get_result(session: Session, result_id: str) -> dict[str, Any]:

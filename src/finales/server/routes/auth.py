@@ -44,7 +44,7 @@ def me(st: StateDep, principal: CurrentPrincipal):
     """The authenticated principal."""
     with st.db.read() as s:
         row = auth.principal_row(s, principal_id=principal.id)
-    return dump(schemas.User, dict(row._mapping))
+    return JSONResponse(dump(schemas.User, dict(row._mapping)))
 
 
 @router.post("/users", response_model=schemas.User, status_code=201)
@@ -76,4 +76,4 @@ def list_users(st: StateDep, principal: CurrentPrincipal):
     """All principals (admin)."""
     principal.require(Role.ADMIN)
     with st.db.read() as s:
-        return [dump(schemas.User, r) for r in auth.list_principals(s)]
+        return JSONResponse([dump(schemas.User, r) for r in auth.list_principals(s)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from finales import schemas
 from finales.server.deps import CurrentPrincipal, StateDep, create, dump
@@ -22,7 +23,7 @@ def list_capabilities(
     """All capabilities (latest version of each, with the list of versions)."""
     with st.db.read() as s:
         rows = caps.list_capabilities(s, active=active, quantity=quantity, method=method)
-    return [dump(schemas.Capability, r) for r in rows]
+    return JSONResponse([dump(schemas.Capability, r) for r in rows])
 
 
 @router.get("/capabilities/{quantity}/{method}", response_model=schemas.Capability)
@@ -35,7 +36,9 @@ def get_capability(
 ):
     """One capability; the latest version unless ?version= is given."""
     with st.db.read() as s:
-        return dump(schemas.Capability, caps.get_capability(s, quantity, method, version))
+        return JSONResponse(
+            dump(schemas.Capability, caps.get_capability(s, quantity, method, version))
+        )
 
 
 @router.post("/capabilities", response_model=schemas.Capability, status_code=201)
@@ -72,7 +75,7 @@ def _set_active(
             message=body.message if body else "",
         )
     st.notifier.notify()
-    return dump(schemas.Capability, out)
+    return JSONResponse(dump(schemas.Capability, out))
 
 
 @router.post("/capabilities/{quantity}/{method}/deactivate", response_model=schemas.Capability)

@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from finales import schemas
@@ -67,21 +68,21 @@ def list_requests(
             cursor=cursor,
             limit=limit,
         )
-    return _page(items, nxt)
+    return JSONResponse(_page(items, nxt))
 
 
 @router.get("/requests/{request_id}", response_model=schemas.Request)
 def get_request(st: StateDep, _p: CurrentPrincipal, request_id: str):
     """One request with its current status."""
     with st.db.read() as s:
-        return dump(schemas.Request, get_request_row(s, request_id))
+        return JSONResponse(dump(schemas.Request, get_request_row(s, request_id)))
 
 
 @router.get("/requests/{request_id}/history", response_model=list[schemas.Event])
 def request_history(st: StateDep, _p: CurrentPrincipal, request_id: str):
     """Every status change of a request: who, when, from, to, why, lease."""
     with st.db.read() as s:
-        return [dump(schemas.Event, e) for e in svc.history(s, request_id)]
+        return JSONResponse([dump(schemas.Event, e) for e in svc.history(s, request_id)])
 
 
 @router.get("/requests/{request_id}/results", response_model=list[schemas.Result])
@@ -91,7 +92,7 @@ def request_results(
     """Results posted for a request (deleted ones only when asked)."""
     with st.db.read() as s:
         rows = result_svc.results_of_request(s, request_id, include_deleted)
-    return [dump(schemas.Result, r) for r in rows]
+    return JSONResponse([dump(schemas.Result, r) for r in rows])
 
 
 def _lease(st: StateDep, body: schemas.Claim | None) -> float:
@@ -112,7 +113,7 @@ def claim(
         out = svc.claim(
             s, principal=principal, request_id=request_id, lease_s=lease_s, now=st.now()
         )
-    return dump(schemas.Request, out)
+    return JSONResponse(dump(schemas.Request, out))
 
 
 @router.post("/requests/{request_id}/heartbeat", response_model=schemas.Request)
@@ -125,7 +126,7 @@ def heartbeat(
         out = svc.heartbeat(
             s, principal=principal, request_id=request_id, lease_s=lease_s, now=st.now()
         )
-    return dump(schemas.Request, out)
+    return JSONResponse(dump(schemas.Request, out))
 
 
 @router.post("/requests/{request_id}/release", response_model=schemas.Request)
@@ -145,7 +146,7 @@ def release(
             message=body.message if body else "",
         )
     st.notifier.notify()
-    return dump(schemas.Request, out)
+    return JSONResponse(dump(schemas.Request, out))
 
 
 @router.post("/requests/{request_id}/retract", response_model=schemas.Request)
@@ -164,7 +165,7 @@ def retract(
             now=st.now(),
             message=body.message if body else "",
         )
-    return dump(schemas.Request, out)
+    return JSONResponse(dump(schemas.Request, out))
 
 
 @router.get("/work", response_model=list[schemas.WorkItem], tags=["work"])
@@ -193,5 +194,5 @@ async def get_work(
         items = await run_in_threadpool(query)
         remaining = deadline - time.monotonic()
         if items or remaining <= 0:
-            return [dump(schemas.WorkItem, i) for i in items]
+            return JSONResponse([dump(schemas.WorkItem, i) for i in items])
         await st.notifier.wait(event, min(remaining, st.settings.long_poll_recheck_s))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from finales import schemas
 from finales.server.deps import CurrentPrincipal, StateDep, create, dump
@@ -59,14 +60,14 @@ def list_results(
             cursor=cursor,
             limit=limit,
         )
-    return {"items": [dump(schemas.Result, i) for i in items], "next_cursor": nxt}
+    return JSONResponse({"items": [dump(schemas.Result, i) for i in items], "next_cursor": nxt})
 
 
 @router.get("/results/{result_id}", response_model=schemas.Result)
 def get_result(st: StateDep, _p: CurrentPrincipal, result_id: str):
     """One result."""
     with st.db.read() as s:
-        return dump(schemas.Result, get_result_row(s, result_id))
+        return JSONResponse(dump(schemas.Result, get_result_row(s, result_id)))
 
 
 @router.post("/results/{result_id}/amend", response_model=schemas.Result, status_code=201)
@@ -111,11 +112,11 @@ def delete(
             now=st.now(),
             message=body.message if body else "",
         )
-    return dump(schemas.Result, out)
+    return JSONResponse(dump(schemas.Result, out))
 
 
 @router.get("/results/{result_id}/history", response_model=list[schemas.Event])
 def history(st: StateDep, _p: CurrentPrincipal, result_id: str):
     """Every status change of a result."""
     with st.db.read() as s:
-        return [dump(schemas.Event, e) for e in svc.result_history(s, result_id)]
+        return JSONResponse([dump(schemas.Event, e) for e in svc.result_history(s, result_id)])

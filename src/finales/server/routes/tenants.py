@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from finales import schemas
 from finales.server.deps import CurrentPrincipal, StateDep, create, dump
@@ -15,7 +16,7 @@ router = APIRouter(tags=["tenants"])
 def list_tenants(st: StateDep, _p: CurrentPrincipal):
     """All tenants with their current offers."""
     with st.db.read() as s:
-        return [dump(schemas.Tenant, r) for r in tenants.list_tenants(s)]
+        return JSONResponse([dump(schemas.Tenant, r) for r in tenants.list_tenants(s)])
 
 
 @router.post("/tenants", response_model=schemas.Tenant, status_code=201)
@@ -37,7 +38,7 @@ def add_tenant(
 def get_tenant(st: StateDep, _p: CurrentPrincipal, tenant_id: str):
     """One tenant with its current offers."""
     with st.db.read() as s:
-        return dump(schemas.Tenant, tenants.get_tenant(s, tenant_id))
+        return JSONResponse(dump(schemas.Tenant, tenants.get_tenant(s, tenant_id)))
 
 
 @router.put("/tenants/{tenant_id}/offers", response_model=schemas.Tenant)
@@ -54,4 +55,4 @@ def set_offers(
             now=st.now(),
         )
     st.notifier.notify()
-    return dump(schemas.Tenant, out)
+    return JSONResponse(dump(schemas.Tenant, out))
