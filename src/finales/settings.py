@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     compat_lease_s: float | None = Field(
         default=None, description="lease of FINALES 2 reservations; None never expires"
     )
+    dump_key: SecretStr | None = Field(
+        default=None,
+        description="access key of the FINALES 2 GET /database_dump route; unset: disabled",
+    )
     long_poll_max_s: float = Field(default=60.0, ge=0)
     long_poll_recheck_s: float = Field(
         default=2.0, gt=0, description="re-query interval of a long-poll (other processes)"

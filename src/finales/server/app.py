@@ -17,7 +17,7 @@ from finales.db.engine import Database
 from finales.db.migrate import is_up_to_date, upgrade
 from finales.domain.leases import utcnow
 from finales.errors import ConfigurationError
-from finales.server import errors_http
+from finales.server import compat, errors_http
 from finales.server.limits import BodySizeLimit
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
 from finales.server.state import AppState
@@ -86,6 +86,8 @@ def create_app(
     for module in (auth, capabilities, tenants, requests, results, export):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(compat.router)  # the FINALES 2 door, at the root as FINALES 2 had it
+    _redact_access_log()
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -94,6 +96,23 @@ def create_app(
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+class _RedactDumpKey(logging.Filter):
+    """Keep the FINALES 2 dump key (a path segment) out of the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            if args[2].startswith("/database_dump/") and len(args[2]) > len("/database_dump/"):
+                record.args = (*args[:2], "/database_dump/<redacted>", *args[3:])
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactDumpKey) for f in access.filters):
+        access.addFilter(_RedactDumpKey())
 
 
 async def _sweep_leases(state: AppState, stop: asyncio.Event) -> None:

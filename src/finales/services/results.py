@@ -333,6 +333,24 @@ def delete_result(
     return get_result(session, result_id)
 
 
+def mark_amended(
+    session: Session, *, principal: Principal, result_id: str, message: str, now: datetime
+) -> dict[str, Any]:
+    """FINALES 2's ``update_status(amended)``: flag a result as superseded without a link."""
+    res = _owned_result(session, principal, result_id)
+    if res["status"] != ResultStatus.ORIGINAL.value:
+        raise InvalidTransition(f"result {result_id} is {res['status']}, not original")
+    _set_result_status(
+        session,
+        res=res,
+        principal=principal,
+        to=ResultStatus.AMENDED,
+        now=now,
+        message=message or "amended",
+    )
+    return get_result(session, result_id)
+
+
 def list_results(
     session: Session,
     *,
