@@ -339,6 +339,12 @@ def capability_deactivate(quantity: str, method: str) -> None:
 @tenant_app.command("add")
 def tenant_add(
     file: Annotated[Path, typer.Argument(help="tenant file (ours or FINALES 2)")],
+    tenant_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="keep this tenant id (e.g. the tenant_uuid a FINALES 2 tenant uses)"
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a tenant and its offers from a file; prints the tenant id."""
@@ -353,6 +359,7 @@ def tenant_add(
             description=spec["description"],
             contact=spec["contact"],
             now=utcnow(),
+            tenant_id=tenant_id,
         )
         if spec["offers"]:
             try:

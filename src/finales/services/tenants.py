@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +27,19 @@ def add_tenant(
     description: str = "",
     contact: str = "",
     now: datetime,
+    tenant_id: str | None = None,
 ) -> dict[str, Any]:
+    """Register a tenant. ``tenant_id`` keeps an existing id (a tenant moving from a FINALES 2
+    server keeps the ``tenant_uuid`` its configuration already names)."""
     principal.require(Role.ADMIN)
-    tid = new_id()
+    if tenant_id is not None:
+        try:
+            tenant_id = str(uuid.UUID(tenant_id))
+        except ValueError:
+            raise invalid("/id", "a tenant id must be a UUID") from None
+        if session.execute(sa.select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)).first():
+            raise Conflict(f"a tenant with id {tenant_id} already exists")
+    tid = tenant_id or new_id()
     try:
         with session.begin_nested():
             session.execute(
