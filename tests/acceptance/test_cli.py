@@ -236,3 +236,24 @@ def test_help_texts() -> None:
         assert "Usage" in out.stdout
     # And once as the installed module, the way a shell runs it.
     assert "capability" in run_process(env, "--help").stdout
+
+
+def test_tenant_add_keeps_a_finales2_tenant_uuid(env: dict[str, str]) -> None:
+    run(env, "capability", "add", str(ROOT / "examples" / "capability-conductivity.json"))
+    uuid_ = "fd8446d0-558c-451a-8a68-e416b5166265"
+    out = run(env, "tenant", "add", str(ROOT / "examples" / "tenant-robot.json"), "--id", uuid_)
+    assert out.stdout.strip() == uuid_
+    again = run(
+        env, "tenant", "add", str(ROOT / "examples" / "tenant-robot.json"), "--id", uuid_, ok=False
+    )
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad = run(
+        env,
+        "tenant",
+        "add",
+        str(ROOT / "examples" / "tenant-robot.json"),
+        "--id",
+        "not-a-uuid",
+        ok=False,
+    )
+    assert bad.returncode == 1 and "UUID" in bad.stderr
