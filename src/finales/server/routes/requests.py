@@ -86,13 +86,34 @@ def request_history(st: StateDep, _p: CurrentPrincipal, request_id: str):
 
 
 @router.get("/requests/{request_id}/results", response_model=list[schemas.Result])
-def request_results(
-    st: StateDep, _p: CurrentPrincipal, request_id: str, include_deleted: bool = False
+async def request_results(
+    st: StateDep,
+    _p: CurrentPrincipal,
+    request_id: str,
+    include_deleted: bool = False,
+    wait: float = Query(
+        default=0, ge=0, description="long-poll: seconds to wait while there is no result"
+    ),
 ):
-    """Results posted for a request (deleted ones only when asked)."""
-    with st.db.read() as s:
-        rows = result_svc.results_of_request(s, request_id, include_deleted)
-    return JSONResponse([dump(schemas.Result, r) for r in rows])
+    """Results posted for a request (deleted ones only when asked).
+
+    With ``wait``, the call returns as soon as a result exists or the request is retracted,
+    holding no thread or database connection meanwhile.
+    """
+    deadline = time.monotonic() + min(wait, st.settings.long_poll_max_s)
+
+    def query() -> tuple[list[dict], str]:
+        with st.db.read() as s:
+            status = get_request_row(s, request_id)["status"]
+            return result_svc.results_of_request(s, request_id, include_deleted), status
+
+    while True:
+        event = st.notifier.current()
+        rows, status = await run_in_threadpool(query)
+        remaining = deadline - time.monotonic()
+        if rows or status == "retracted" or remaining <= 0:
+            return JSONResponse([dump(schemas.Result, r) for r in rows])
+        await st.notifier.wait(event, min(remaining, st.settings.long_poll_recheck_s))
 
 
 def _lease(st: StateDep, body: schemas.Claim | None) -> float:
@@ -165,6 +186,7 @@ def retract(
             now=st.now(),
             message=body.message if body else "",
         )
+    st.notifier.notify()  # wakes requesters waiting on this request's results
     return JSONResponse(dump(schemas.Request, out))
 
 

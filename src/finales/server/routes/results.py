@@ -29,7 +29,7 @@ def post_result(
             ),
         )
 
-    return create(request, st, principal, body, op)
+    return create(request, st, principal, body, op, after=st.notifier.notify)
 
 
 @router.get("/results", response_model=schemas.Page[schemas.Result])
