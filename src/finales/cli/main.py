@@ -253,24 +253,36 @@ def apikey_create(
 
 @cap_app.command("add")
 def capability_add(
-    files: Annotated[list[Path], typer.Argument(help="capability files (ours or FINALES 2)")],
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="capability files (ours or FINALES 2)", show_default=False),
+    ] = None,
+    builtin: Annotated[
+        bool,
+        typer.Option("--builtin", help="register the 14 built-in battery capabilities"),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register capabilities from files; an existing pair gets a new version if it changed."""
+    """Register capabilities from files and/or the built-in library (--builtin).
+
+    An existing pair gets a new version only if its schemas or description changed, so running
+    this twice adds nothing the second time.
+    """
+    if not files and not builtin:
+        _fail("nothing to add: give capability files, or --builtin for the built-in library")
     principal = _cli_principal()
 
+    def register(s: Session, source: str, cap: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return capabilities.register_capability(s, principal=principal, now=utcnow(), **cap)
+        except FinalesError as exc:
+            exc.detail = f"{source}: {exc.detail}"
+            raise
+
     def op(s: Session) -> list[dict[str, Any]]:
-        done = []
-        for path in files:
-            for cap in read_capabilities(path):
-                try:
-                    row = capabilities.register_capability(
-                        s, principal=principal, now=utcnow(), **cap
-                    )
-                except FinalesError as exc:
-                    exc.detail = f"{path}: {exc.detail}"
-                    raise
-                done.append(row)
+        done = [register(s, "built-in", cap) for cap in _builtin_capabilities()] if builtin else []
+        for path in files or []:
+            done += [register(s, str(path), cap) for cap in read_capabilities(path)]
         return done
 
     rows = _write(op)
@@ -281,6 +293,68 @@ def capability_add(
         state = "active" if r["active"] else "inactive"
         out.print(
             f"{r['quantity']}/{r['method']} version {r['version']} ({state})", highlight=False
+        )
+
+
+def _builtin_capabilities() -> list[dict[str, Any]]:
+    from finales.capabilities import CAPABILITIES, to_finales
+
+    return [{**to_finales(cap), "active": True} for cap in CAPABILITIES]
+
+
+EXPORT_FORMATS = ("finales", "finales2", "both")
+
+
+@cap_app.command("export")
+def capability_export(
+    directory: Annotated[
+        Path, typer.Argument(help="where to write the files (created if missing)")
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="finales (our format), finales2 (FINALES 2 format) or both"),
+    ] = "finales",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the built-in capabilities as files, one per capability.
+
+    --format finales (default): DIR/<quantity>/<method>.json in our format
+    {quantity, method, request_schema, result_schema, description}.
+
+    --format finales2: DIR/<quantity>/<method>.json in the FINALES 2 format
+    {quantity, method, json_schema_specifications, json_schema_result_output, is_active},
+    the layout of FINALES 2's serialized_quantities folder.
+
+    --format both: DIR/finales/<quantity>/<method>.json and DIR/finales2/<quantity>/<method>.json.
+
+    'finales capability add' reads both formats. Existing files are overwritten;
+    no database is needed.
+    """
+    from finales.capabilities import CAPABILITIES, to_finales, to_finales2
+
+    if fmt not in EXPORT_FORMATS:
+        _fail(f"unknown --format {fmt!r}: choose finales, finales2 or both")
+    render = {"finales": to_finales, "finales2": to_finales2}
+    chosen = list(render) if fmt == "both" else [fmt]
+    written = []
+    try:
+        for name in chosen:
+            base = directory / name if fmt == "both" else directory
+            for cap in CAPABILITIES:
+                path = base / cap.quantity / f"{cap.method}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                text = json.dumps(render[name](cap), indent=2, ensure_ascii=False)
+                path.write_text(text + "\n", encoding="utf-8")
+                where = {"format": name, "path": str(path)}
+                written.append({"quantity": cap.quantity, "method": cap.method, **where})
+    except OSError as exc:
+        _fail(f"cannot write to {directory}: {exc.strerror or exc}")
+    if as_json:
+        _emit_json(written)
+    else:
+        out.print(
+            f"wrote {len(written)} capability file(s) to {directory} ({fmt} format)",
+            highlight=False,
         )
 
 
