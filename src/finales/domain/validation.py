@@ -54,6 +54,14 @@ def _extra_keys(err: ValidationError) -> list[str]:
 
 
 def _entries(base: str, err: ValidationError) -> list[dict[str, str]]:
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        # pydantic's Optional fields are anyOf [X, null]: report the best-matching branch's
+        # own error (the exact field inside X), not "not valid under any of the schemas".
+        branches = [
+            e for e in err.context if not (e.validator == "type" and e.validator_value == "null")
+        ]
+        if branches:
+            return _entries(base, max(branches, key=lambda e: len(e.absolute_path)))
     parts: list[str | int] = list(err.absolute_path)
     instance = err.instance
     # For "required"/"additionalProperties" jsonschema points at the parent object; name the
