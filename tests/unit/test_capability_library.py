@@ -453,7 +453,8 @@ def test_published_limitations_are_judged_as_by_the_published_schemas() -> None:
 VALID: frozenset[str] = frozenset()
 
 # The published example files, part by part: the pointers our schema refuses (none: valid),
-# those the published schema refuses, and the defect. docs/compatibility.md shows this table.
+# those the published schema refuses, and the defect. The README's compatibility section
+# shows this table.
 PUBLISHED_EXAMPLES: list[tuple[str, str, frozenset[str], frozenset[str]]] = [
     ("requests/capacity/cycling.json", "parameters", VALID, VALID),
     # Placeholder electrode materials: SMILES "w", InChIKey "ww" is no InChIKey.
@@ -611,7 +612,7 @@ def _pointer_of(error: Any) -> str:
 
 
 def test_docs_table_matches() -> None:
-    text = (ROOT / "docs" / "compatibility.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     for relative, part, ours, _ in PUBLISHED_EXAMPLES:
         matching = [r for r in rows if f"`{relative}`" in r and f"| {part} |" in r]
