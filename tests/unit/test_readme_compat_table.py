@@ -32,16 +32,18 @@ def test_every_tenant_and_limitations_file_is_listed_with_its_real_outcome() -> 
     for f in (base / "serialized_quantities").glob("*/*.json"):
         cap = json.loads(f.read_text())
         caps[(cap["quantity"], cap["method"])] = cap["json_schema_specifications"]
-    files = sorted([*base.glob("examples/tenants/*/*.json"),
-                    *base.glob("examples/limitations/*/*.json")])
+    files = sorted(
+        [*base.glob("examples/tenants/*/*.json"), *base.glob("examples/limitations/*/*.json")]
+    )
     assert files
     for path in files:
         rel = str(path.relative_to(base))
         assert rel in rows, f"{rel} is missing from the README table"
         first_error = None
         for i, offer in enumerate(_offers(json.loads(path.read_text()))):
-            errors = check_limitations(offer["limitations"],
-                                       caps[(offer["quantity"], offer["method"])])
+            errors = check_limitations(
+                offer["limitations"], caps[(offer["quantity"], offer["method"])]
+            )
             if errors and first_error is None:
                 first_error = f"/{i}/limitations{errors[0]['pointer']}"
         outcome = rows[rel]
