@@ -29,39 +29,55 @@ class FinalesError(Exception):
 
 
 class BadRequest(FinalesError):
+    """400: the request cannot be processed as sent (e.g. a malformed header)."""
+
     status_code = 400
     code = "bad_request"
 
 
 class Unauthorized(FinalesError):
+    """401: no credentials, or bad ones (unknown key, wrong password, expired token)."""
+
     status_code = 401
     code = "unauthorized"
 
 
 class Forbidden(FinalesError):
+    """403: authenticated, but the role or ownership does not allow this."""
+
     status_code = 403
     code = "forbidden"
 
 
 class NotFound(FinalesError):
+    """404: no object with this id."""
+
     status_code = 404
     code = "not_found"
 
 
 class Conflict(FinalesError):
+    """409: the state does not allow this now (lost race, terminal status, key reuse)."""
+
     status_code = 409
     code = "conflict"
 
 
 class InvalidTransition(Conflict):
+    """409: the request or result is not in a status this action applies to."""
+
     code = "invalid_transition"
 
 
 class LeaseExpired(Conflict):
+    """409: the reservation's lease ran out; claim the request again."""
+
     code = "lease_expired"
 
 
 class PayloadTooLarge(FinalesError):
+    """413: the body is larger than the server accepts."""
+
     status_code = 413
     code = "payload_too_large"
 

@@ -473,6 +473,11 @@ def tenant_list(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+from .tenant_run import tenant_run  # noqa: E402  (kept beside the other tenant commands)
+
+tenant_app.command("run")(tenant_run)
+
+
 @app.command()
 def demo(
     keep_server: Annotated[

@@ -1,0 +1,197 @@
+"""``finales tenant run MODULE:OBJECT``: run a tenant declared with ``finales.tenant.Tenant``.
+
+The broker URL and credentials come from flags, else the environment (``FINALES_SERVER_URL``,
+``FINALES_API_KEY``, ``FINALES_USERNAME`` / ``FINALES_PASSWORD``), else a TOML file, else
+what the module itself set. Only the server-free tenant side is imported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from finales.errors import FinalesError
+
+err = Console(stderr=True, soft_wrap=True)
+
+CONFIG_KEYS = {
+    "server_url": str,
+    "api_key": str,
+    "username": str,
+    "password": str,
+    "concurrency": int,
+    "lease_s": float,
+    "poll_s": float,
+    "grace_s": float,
+}
+ENV = {
+    "server_url": "FINALES_SERVER_URL",
+    "api_key": "FINALES_API_KEY",
+    "username": "FINALES_USERNAME",
+    "password": "FINALES_PASSWORD",
+}
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Tenant settings from a TOML file: top level, ``[finales]`` or ``[tenant]`` (the most
+    specific wins). Unknown keys (e.g. the server's own settings) are ignored."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise FinalesError(f"cannot read the configuration file {path}: {exc}") from None
+    merged: dict[str, Any] = {}
+    for section in (data, data.get("finales", {}), data.get("tenant", {})):
+        if isinstance(section, dict):
+            if "server" in section:
+                merged["server_url"] = section["server"]
+            merged.update({k: v for k, v in section.items() if k in CONFIG_KEYS})
+    for key, kind in CONFIG_KEYS.items():
+        allowed = (int, float) if kind is float else (kind,)
+        if key in merged and (
+            isinstance(merged[key], bool) or not isinstance(merged[key], allowed)
+        ):
+            raise FinalesError(f"{path}: {key} must be a {kind.__name__}")
+    return merged
+
+
+def load_target(target: str, app_dir: Path) -> Any:
+    """The object named by ``MODULE:OBJECT`` (a dotted module or a ``.py`` file)."""
+    module_name, _, attr = target.partition(":")
+    if not module_name:
+        raise FinalesError(f"{target!r} is not MODULE:OBJECT (e.g. mylab.robot:lab)")
+    sys.path.insert(0, str(app_dir.resolve()))
+    try:
+        if module_name.endswith(".py") or os.sep in module_name:
+            path = Path(module_name)
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None or not path.exists():
+                raise FinalesError(f"no Python file {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise FinalesError(f"cannot import {module_name}: {exc}") from None
+    from finales.tenant import Tenant
+
+    if not attr:
+        found = [v for v in vars(module).values() if isinstance(v, Tenant)]
+        if len(found) != 1:
+            raise FinalesError(
+                f"{module_name} has {len(found)} Tenant objects: name one with :NAME"
+            )
+        return found[0]
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise FinalesError(f"{module_name} has no attribute {attr!r}") from None
+    if not isinstance(obj, Tenant) and callable(obj):
+        obj = obj()  # a factory
+    if not isinstance(obj, Tenant):
+        raise FinalesError(f"{target} is a {type(obj).__name__}, not a finales.tenant.Tenant")
+    return obj
+
+
+def _config_path(config: Path | None) -> Path | None:
+    if config is not None:
+        return config
+    from finales.cli.main import _State  # the root --config, if one was given
+
+    if _State.config is not None:
+        return _State.config
+    return Path(os.environ["FINALES_CONFIG"]) if os.environ.get("FINALES_CONFIG") else None
+
+
+def tenant_run(
+    target: Annotated[
+        str, typer.Argument(metavar="MODULE:OBJECT", help="e.g. robot:lab or path/robot.py:lab")
+    ],
+    server: Annotated[
+        str | None, typer.Option("--server", help="broker URL (env FINALES_SERVER_URL)")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="API key (env FINALES_API_KEY)")
+    ] = None,
+    username: Annotated[
+        str | None,
+        typer.Option("--username", help="login name; password in FINALES_PASSWORD or stdin"),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file with server_url, api_key, ...")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="jobs at once")] = None,
+    lease: Annotated[float | None, typer.Option(min=0.1, help="lease in seconds")] = None,
+    grace: Annotated[
+        float | None, typer.Option(min=0, help="seconds in-flight jobs get at shutdown")
+    ] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="serve the work there is, then exit")
+    ] = False,
+    log_format: Annotated[
+        str, typer.Option(help="kv (key=value) or json (env FINALES_LOG_FORMAT)")
+    ] = "kv",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    app_dir: Annotated[Path, typer.Option(help="directory put first on the import path")] = Path(
+        "."
+    ),
+) -> None:
+    """Run a tenant: publish its offers, then serve work until SIGINT/SIGTERM.
+
+    Flags win over the environment, the environment over the TOML file, the file over
+    what the module set. A first signal stops taking work and lets in-flight jobs finish
+    (--grace); a second one releases them at once. Either way the exit status is 0.
+    """
+    from finales.tenant import TenantSetupError, configure_logging
+
+    fmt = os.environ.get("FINALES_LOG_FORMAT", log_format)
+    if fmt not in ("kv", "json"):
+        _fail(f"unknown log format {fmt!r}: choose kv or json")
+    try:
+        path = _config_path(config)
+        file_values = read_config(path) if path is not None else {}
+        values = {
+            key: flag or os.environ.get(ENV[key]) or file_values.get(key)
+            for key, flag in (
+                ("server_url", server),
+                ("api_key", api_key),
+                ("username", username),
+                ("password", None),
+            )
+        }
+        if password_stdin:
+            values["password"] = sys.stdin.readline().rstrip("\n") or None
+        if values["username"] and not values["password"]:
+            _fail("a username needs a password: FINALES_PASSWORD, --password-stdin or the file")
+        configure_logging(fmt, log_level, force=True)  # type: ignore[arg-type]
+        tenant = load_target(target, app_dir)
+        tenant.configure(
+            server=values["server_url"],
+            api_key=values["api_key"],
+            username=values["username"],
+            password=values["password"],
+            concurrency=concurrency or file_values.get("concurrency"),
+            lease_s=lease or file_values.get("lease_s"),
+            poll_s=file_values.get("poll_s"),
+            grace_s=grace if grace is not None else file_values.get("grace_s"),
+        )
+        tenant.run(until_idle=until_idle, configure_logging=False)
+    except (TenantSetupError, FinalesError) as exc:
+        _fail(exc.detail)
