@@ -75,6 +75,9 @@ class LocalBroker:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
+            # Release waiting long-polls first: uvicorn waits for open requests to finish.
+            self.state.stopping = True
+            self.state.notifier.notify()
             self._server.should_exit = True
             self._thread.join(timeout=20)
         self.state.db.dispose()

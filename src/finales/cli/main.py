@@ -51,6 +51,9 @@ ConfigOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
+SHUTDOWN_GRACE_S = 5
+
+
 class _State:
     config: Path | None = None
 
@@ -147,6 +150,9 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        # Long-polls (up to FINALES_LONG_POLL_MAX_S) would hold a shutdown that long; after
+        # this grace their connections are closed and clients simply poll again.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 
 

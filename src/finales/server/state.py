@@ -103,6 +103,7 @@ class AppState:
     validators: ValidatorCache = field(default_factory=ValidatorCache)
     notifier: Notifier = field(default_factory=Notifier)
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    stopping: bool = False  # set on shutdown: long-polls return at once
 
     def now(self) -> datetime:
         return self.clock()

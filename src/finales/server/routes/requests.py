@@ -111,7 +111,7 @@ async def request_results(
         event = st.notifier.current()
         rows, status = await run_in_threadpool(query)
         remaining = deadline - time.monotonic()
-        if rows or status == "retracted" or remaining <= 0:
+        if rows or status == "retracted" or remaining <= 0 or st.stopping:
             return JSONResponse([dump(schemas.Result, r) for r in rows])
         await st.notifier.wait(event, min(remaining, st.settings.long_poll_recheck_s))
 
@@ -215,6 +215,6 @@ async def get_work(
         event = st.notifier.current()
         items = await run_in_threadpool(query)
         remaining = deadline - time.monotonic()
-        if items or remaining <= 0:
+        if items or remaining <= 0 or st.stopping:
             return JSONResponse([dump(schemas.WorkItem, i) for i in items])
         await st.notifier.wait(event, min(remaining, st.settings.long_poll_recheck_s))
