@@ -1,0 +1,93 @@
+"""What the simulated tenants share: a seeded random stream per request, the lab clock,
+the formulation limitations, and the ``run_info`` block of their results."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+from finales.lab.clock import LabClock
+from finales.lab.composition import EC_KEY, EMC_KEY, LIPF6_KEY, Composition, chemicals_info
+from finales.tenant import RunStats, Tenant
+
+SEED_ENV = "FINALES_LAB_SEED"
+ROOM_TEMPERATURE_K = 298.15
+
+
+def env_seed() -> int:
+    """The seed from ``FINALES_LAB_SEED`` (0 when unset)."""
+    return int(os.environ.get(SEED_ENV, "0"))
+
+
+def formulation_limits(
+    *, ec: tuple[float, float], emc: tuple[float, float], lipf6: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """Limitations of a formulation of EC, EMC and LiPF6 within the given amount fractions
+    (components in any order; any may be left out)."""
+    return [
+        {
+            "chemical": {"InChIKey": key},
+            "fraction": [{"min": low, "max": high}],
+            "fraction_type": ["molPerMol"],
+        }
+        for key, (low, high) in ((EC_KEY, ec), (EMC_KEY, emc), (LIPF6_KEY, lipf6))
+    ]
+
+
+ANY_FORMULATION = formulation_limits(ec=(0.0, 1.0), emc=(0.0, 1.0), lipf6=(0.0, 0.5))
+
+
+def run_info(composition: Composition, reference: str, name: str) -> dict[str, Any]:
+    """The ``run_info`` of a result: the formulation actually used and its documentation."""
+    return {
+        "formulation": composition.to_formulation(),
+        "internal_reference": reference,
+        "formulation_info": {"name": name, "uuid": reference},
+        "chemicals_info": chemicals_info(),
+    }
+
+
+class SimulatedTenant:
+    """A simulated tenant: a ``finales.tenant.Tenant`` (``.tenant``) whose handlers draw on
+    published physics, a seeded random stream and a shared :class:`LabClock`.
+
+    ``seed`` makes each request's outcome reproducible (the stream is keyed by seed, tenant
+    and request id, so concurrency does not change it). Other keyword arguments go to
+    ``Tenant`` (``server``, ``api_key``, ``concurrency``, ``poll_s``, ...).
+    """
+
+    NAME = "simulated"
+    CONCURRENCY = 1
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        seed: int = 0,
+        clock: LabClock | None = None,
+        **tenant_options: Any,
+    ) -> None:
+        tenant_options.setdefault("concurrency", self.CONCURRENCY)
+        self.seed = seed
+        self.clock = clock or LabClock.from_env()
+        self.tenant = Tenant(name or self.NAME, **tenant_options)
+        self.register()
+
+    def register(self) -> None:
+        """Declare the served capabilities on ``self.tenant``."""
+        raise NotImplementedError
+
+    def rng(self, request_id: str) -> random.Random:
+        return random.Random(f"{self.seed}:{self.tenant.name}:{request_id}")
+
+    def run(self, **options: Any) -> RunStats:
+        """Serve until stopped (see ``Tenant.run``)."""
+        return self.tenant.run(**options)
+
+    def run_once(self) -> RunStats:
+        """Serve the work there is now, then return."""
+        return self.tenant.run_once()
+
+    def stop(self, *, force: bool = False) -> None:
+        self.tenant.stop(force=force)
