@@ -1,0 +1,85 @@
+"""The optimiser's configuration: a TOML file validated by :class:`OptimizerConfig`.
+
+Example::
+
+    objective = "maximise"
+    quantity = "conductivity"
+    request_methods = ["two_electrode"]        # methods of each request it posts
+    reference_method = "two_electrode"         # the fidelity it optimises (default: the first)
+    data = [                                    # quantity/method pairs read as data
+      {quantity = "conductivity", method = "two_electrode"},
+      {quantity = "conductivity", method = "molecular_dynamics"},
+      {quantity = "conductivity", method = "polynomial_interpolation"},
+    ]
+    temperature = 299.65                        # K, sent with every request
+    budget = 30                                 # requests it may post in total
+    max_outstanding = 2                         # pending + reserved requests at any time
+    patience = 10                               # stop after 10 results without improvement
+    seed = 0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Pair(BaseModel):
+    """A (quantity, method) pair."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    quantity: str
+    method: str
+
+
+class OptimizerConfig(BaseModel):
+    """What the optimiser maximises, what it reads and requests, and when it stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Literal["maximise", "maximize"] = "maximise"
+    quantity: str = "conductivity"
+    request_methods: list[str] = Field(default_factory=lambda: ["two_electrode"], min_length=1)
+    reference_method: str | None = Field(
+        None, description="the method whose values are optimised; default: request_methods[0]"
+    )
+    data: list[Pair] = Field(default_factory=list, description="pairs read as data")
+    temperature: float = Field(299.65, gt=0, description="K, sent with each request")
+    budget: int = Field(20, ge=1, description="requests posted in total (retracted excluded)")
+    max_outstanding: int = Field(1, ge=1, description="pending + reserved requests at most")
+    patience: int | None = Field(
+        None, ge=1, description="stop after this many own results without improvement"
+    )
+    min_improvement: float = Field(0.0, ge=0, description="smaller gains count as none")
+    n_initial: int = Field(3, ge=1, description="random proposals before the model is trusted")
+    n_candidates: int = Field(4000, ge=10, description="simplex samples drawn per proposal")
+    xi: float = Field(0.01, ge=0, description="EI exploration margin, relative to the data spread")
+    seed: int = 0
+    poll_s: float = Field(5.0, gt=0, description="wait between steps when nothing can be posted")
+    # Connection (optional here: flags or FINALES_SERVER_URL / FINALES_API_KEY also work).
+    server: str | None = None
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @model_validator(mode="after")
+    def _defaults(self) -> OptimizerConfig:
+        if self.reference_method is None:
+            self.reference_method = self.request_methods[0]
+        reference = Pair(quantity=self.quantity, method=self.reference_method)
+        if reference not in self.data:
+            self.data = [reference, *self.data]
+        return self
+
+    @property
+    def reference(self) -> Pair:
+        return Pair(quantity=self.quantity, method=str(self.reference_method))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> OptimizerConfig:
+        with Path(path).open("rb") as fh:
+            raw = tomllib.load(fh)
+        return cls.model_validate(raw.get("optimizer", raw))

@@ -1,0 +1,272 @@
+"""The Bayesian optimiser as a broker client: it reads results, posts requests, nothing else.
+
+Its state is derived from the broker at every step (its own requests, found with the
+``tenant`` and ``status`` filters, and all results of the configured pairs), so a new
+``Optimizer`` with the same credentials carries on where a stopped one left off.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from finales.client import FinalesClient
+from finales.errors import FinalesError
+
+from . import chemistry
+from .config import OptimizerConfig, Pair
+from .model import MultiFidelityModel, expected_improvement
+
+log = logging.getLogger("finales.optimizer")
+OUTSTANDING = frozenset({"pending", "reserved"})
+
+
+@dataclass
+class Observation:
+    source: Pair
+    x_ec: float
+    x_li: float
+    temperature: float
+    value: float
+    request_id: str
+    created_at: Any = None
+
+
+@dataclass
+class State:
+    """What the broker says about this optimiser's campaign."""
+
+    posted: int = 0  # own requests, retracted excluded (they count against no budget)
+    outstanding: list[Any] = field(default_factory=list)  # own pending/reserved requests
+    observations: list[Observation] = field(default_factory=list)
+    own_values: list[float] = field(default_factory=list)  # own reference values, in order
+
+    @property
+    def best(self) -> float | None:
+        return max(self.own_values) if self.own_values else None
+
+
+@dataclass
+class StepOutcome:
+    posted: list[str]
+    outstanding: int
+    done: bool
+    reason: str = ""
+    best: float | None = None
+
+
+class Optimizer:
+    """GP + expected improvement over the compositions the serving tenants accept.
+
+    ``Optimizer(config, client).step()`` posts as many requests as the outstanding limit and the
+    budget allow and returns; ``run()`` steps until the budget is spent (and its results are in)
+    or improvement stalls.
+    """
+
+    def __init__(self, config: OptimizerConfig, client: FinalesClient) -> None:
+        self.config = config
+        self.client = client
+        self._tenant_id: str | None = None
+        self.model: MultiFidelityModel | None = None
+        self.last_state = State()
+
+    # -- broker reads
+    @property
+    def tenant_id(self) -> str:
+        if self._tenant_id is None:
+            me = self.client.me()
+            if me.tenant_id is None:
+                raise FinalesError("the optimiser's credentials must be bound to a tenant")
+            self._tenant_id = me.tenant_id
+        return self._tenant_id
+
+    def limitations(self) -> list[Any]:
+        """Limitations of every offer serving one of the requested methods."""
+        wanted = {(self.config.quantity, m) for m in self.config.request_methods}
+        return [
+            offer.limitations
+            for tenant in self.client.list_tenants()
+            for offer in tenant.offers
+            if (offer.quantity, offer.method) in wanted
+        ]
+
+    def read_state(self) -> State:
+        cfg = self.config
+        state = State()
+        own: dict[str, Any] = {}
+        for req in self.client.iter_requests(tenant=self.tenant_id, quantity=cfg.quantity):
+            if req.status == "retracted":
+                continue
+            own[req.id] = req
+            state.posted += 1
+            if req.status in OUTSTANDING:
+                state.outstanding.append(req)
+        own_value: dict[str, float] = {}
+        for pair in cfg.data:
+            for result in self.client.iter_results(quantity=pair.quantity, method=pair.method):
+                obs = _observation(pair, result, cfg.temperature)
+                if obs is None:
+                    continue
+                state.observations.append(obs)
+                if pair == cfg.reference and obs.request_id in own:
+                    own_value[obs.request_id] = max(
+                        obs.value, own_value.get(obs.request_id, -np.inf)
+                    )
+        ordered = sorted(own_value, key=lambda rid: own[rid].created_at)
+        state.own_values = [own_value[rid] for rid in ordered]
+        self.last_state = state
+        return state
+
+    # -- decisions
+    def stop_reason(self, state: State) -> str:
+        cfg = self.config
+        if state.posted >= cfg.budget and not state.outstanding:
+            return "budget"
+        k = cfg.patience
+        values = state.own_values
+        if k is not None and len(values) > k:
+            before = max(values[:-k])
+            if max(values[-k:]) <= before + cfg.min_improvement:
+                return "stalled"
+        return ""
+
+    def step(self) -> StepOutcome:
+        """Read the broker, then post what the limits allow (possibly nothing)."""
+        state = self.read_state()
+        reason = self.stop_reason(state)
+        if reason:
+            return StepOutcome([], len(state.outstanding), True, reason, state.best)
+        free = min(
+            self.config.max_outstanding - len(state.outstanding),
+            self.config.budget - state.posted,
+        )
+        if free <= 0:
+            return StepOutcome([], len(state.outstanding), False, "waiting", state.best)
+        posted = []
+        for x_ec, x_li in self.propose(state, free):
+            params = chemistry.parameters(x_ec, x_li, self.config.temperature)
+            req = self.client.submit_request(
+                self.config.quantity,
+                list(self.config.request_methods),
+                dict.fromkeys(self.config.request_methods, params),
+            )
+            posted.append(req.id)
+            log.info("posted %s x_EC=%.4f x_LiPF6=%.4f", req.id, x_ec, x_li)
+        return StepOutcome(posted, len(state.outstanding) + len(posted), False, "", state.best)
+
+    def propose(self, state: State, n: int) -> list[tuple[float, float]]:
+        """``n`` compositions (x_EC, x_LiPF6): EI maxima, one after the other (kriging believer)."""
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, state.posted])
+        cands = chemistry.candidates(
+            rng, n=cfg.n_candidates, temperature=cfg.temperature, limitations=self.limitations()
+        )
+        if not cands:
+            log.warning("no composition inside the served limitations; nothing to propose")
+            return []
+        pts = np.array(cands)
+        x_cand = chemistry.features(pts[:, 0], pts[:, 1], cfg.temperature)
+        model = self.fit(state)
+        n_ref = sum(o.source == cfg.reference for o in state.observations)
+        if model is None or (not model.sources and n_ref < cfg.n_initial):
+            idx = rng.choice(len(pts), size=min(n, len(pts)), replace=False)
+            return [(float(pts[i, 0]), float(pts[i, 1])) for i in idx]
+        pending = [_composition(r.parameters, cfg) for r in state.outstanding]
+        pending_x = [chemistry.features(p[0], p[1], cfg.temperature)[0] for p in pending if p]
+        chosen: list[tuple[float, float]] = []
+        for _ in range(n):
+            believer = model.with_pending(np.array(pending_x)) if pending_x else model
+            mean, std = believer.predict(x_cand)
+            ref = [o.value for o in state.observations if o.source == cfg.reference]
+            best = max(ref) if ref else float(np.max(mean))
+            spread = float(np.std(ref)) if len(ref) > 1 else float(np.std(mean)) or 1.0
+            ei = expected_improvement(mean, std, best, xi=cfg.xi * spread)
+            i = int(np.argmax(ei))
+            chosen.append((float(pts[i, 0]), float(pts[i, 1])))
+            pending_x.append(x_cand[i])
+        return chosen
+
+    def fit(self, state: State) -> MultiFidelityModel | None:
+        cfg = self.config
+        groups: dict[Pair, list[Observation]] = {}
+        for obs in state.observations:
+            groups.setdefault(obs.source, []).append(obs)
+
+        def arrays(items: list[Observation]) -> tuple[np.ndarray, np.ndarray]:
+            x = chemistry.features(
+                np.array([o.x_ec for o in items]),
+                np.array([o.x_li for o in items]),
+                np.array([o.temperature for o in items]),
+            )
+            return x, np.array([o.value for o in items])
+
+        ref = groups.pop(cfg.reference, [])
+        x_ref, y_ref = arrays(ref) if ref else (np.empty((0, 3)), np.empty(0))
+        aux = {f"{p.quantity}/{p.method}": arrays(items) for p, items in groups.items()}
+        model = MultiFidelityModel(seed=cfg.seed).fit(x_ref, y_ref, aux)
+        self.model = model
+        return model if model.fitted else None
+
+    def run(self, *, max_steps: int | None = None) -> StepOutcome:
+        """Step until done; between steps wait for a result of the oldest outstanding request."""
+        steps = 0
+        while True:
+            outcome = self.step()
+            steps += 1
+            if outcome.done or (max_steps is not None and steps >= max_steps):
+                return outcome
+            if not outcome.posted:
+                self._wait()
+
+    def _wait(self) -> None:
+        outstanding = self.last_state.outstanding
+        if not outstanding:
+            time.sleep(self.config.poll_s)
+            return
+        try:
+            self.client.wait_for_results(
+                outstanding[0].id, timeout_s=self.config.poll_s, poll_s=self.config.poll_s
+            )
+        except FinalesError:  # WaitTimeout, RequestRetracted: the next step re-reads anyway
+            pass
+
+
+def _composition(parameters: dict[str, Any], cfg: OptimizerConfig) -> tuple[float, float] | None:
+    block = parameters.get(cfg.reference_method or "", parameters)
+    if "formulation" not in block and parameters:
+        block = next(iter(parameters.values()))
+    fr = chemistry.fractions(block.get("formulation", []))
+    return (fr["EC"], fr["LiPF6"]) if fr else None
+
+
+def _observation(pair: Pair, result: Any, default_t: float) -> Observation | None:
+    """One data point from a result, or None (failed, superseded, other chemicals)."""
+    if result.superseded_by is not None:
+        return None
+    data = result.data
+    block = data.get(pair.quantity)
+    if not isinstance(block, dict) or not block.get("values"):
+        return None
+    if not block.get("meta", {}).get("success", True):
+        return None
+    # Prefer the formulation actually prepared (reported) over the one requested.
+    formulation = (data.get("run_info") or {}).get("formulation") or result.parameters.get(
+        "formulation", []
+    )
+    fr = chemistry.fractions(formulation)
+    if fr is None:
+        return None
+    temperature = block.get("temperature") or result.parameters.get("temperature") or default_t
+    return Observation(
+        source=pair,
+        x_ec=fr["EC"],
+        x_li=fr["LiPF6"],
+        temperature=float(temperature),
+        value=float(np.mean(block["values"])),
+        request_id=result.request_id,
+        created_at=result.created_at,
+    )
