@@ -99,7 +99,7 @@ class Optimizer:
         state = State()
         own: dict[str, Any] = {}
         for req in self.client.iter_requests(tenant=self.tenant_id, quantity=cfg.quantity):
-            if req.status == "retracted":
+            if req.status in ("retracted", "unsolicited"):  # no budget used; nothing to wait for
                 continue
             own[req.id] = req
             state.posted += 1
