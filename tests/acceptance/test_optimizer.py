@@ -26,6 +26,7 @@ from finales.client import FinalesClient
 from finales.domain.limitations import matches
 from finales.domain.principals import Role
 from finales.optimizer import Optimizer, OptimizerConfig
+from finales.optimizer.__main__ import main
 from finales.optimizer.chemistry import fractions
 from finales.tenant import Tenant
 from finales.testing import LocalBroker
@@ -225,3 +226,33 @@ def test_biased_simulation_data_is_used_and_run_stops(campaign: Campaign) -> Non
         assert opt.model is not None and "conductivity/molecular_dynamics" in opt.model.sources
     assert len(campaign.own_requests()) == 4
     assert_inside_limits(campaign.own_requests())
+
+
+def test_entry_point_runs_a_configured_campaign(
+    campaign: Campaign, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m finales.optimizer CONFIG`` (called in-process) reads the TOML and stops."""
+    path = tmp_path / "optimizer.toml"
+    path.write_text(
+        'objective = "maximise"\nquantity = "conductivity"\nrequest_methods = ["two_electrode"]\n'
+        f"temperature = {T_K}\nbudget = 2\nmax_outstanding = 1\nn_candidates = 300\n"
+        "poll_s = 0.2\nseed = 3\n"
+    )
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            campaign.robot.run_once()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        code = main(
+            [str(path), "--server", campaign.broker.url, "--api-key", campaign.optimizer_key]
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert code == 0
+    assert "stopped: budget" in capsys.readouterr().out
+    assert len(campaign.own_requests()) == 2
