@@ -23,6 +23,7 @@ from .model import MultiFidelityModel, expected_improvement
 
 log = logging.getLogger("finales.optimizer")
 OUTSTANDING = frozenset({"pending", "reserved"})
+MIN_SPACING = 0.01  # in feature units: closer proposals count as duplicates
 
 
 @dataclass
@@ -185,6 +186,10 @@ class Optimizer:
             best = max(ref) if ref else float(np.max(mean))
             spread = float(np.std(ref)) if len(ref) > 1 else float(np.std(mean)) or 1.0
             ei = expected_improvement(mean, std, best, xi=cfg.xi * spread)
+            # Never ask twice for (nearly) the same composition, even where the believer
+            # cannot help (no reference data yet).
+            for p in pending_x:
+                ei[np.linalg.norm(x_cand - p, axis=1) < MIN_SPACING] = -np.inf
             i = int(np.argmax(ei))
             chosen.append((float(pts[i, 0]), float(pts[i, 1])))
             pending_x.append(x_cand[i])
