@@ -3,6 +3,7 @@ the formulation limitations, and the ``run_info`` block of their results."""
 
 from __future__ import annotations
 
+import abc
 import os
 import random
 from typing import Any
@@ -48,7 +49,7 @@ def run_info(composition: Composition, reference: str, name: str) -> dict[str, A
     }
 
 
-class SimulatedTenant:
+class SimulatedTenant(abc.ABC):
     """A simulated tenant: a ``finales.tenant.Tenant`` (``.tenant``) whose handlers draw on
     published physics, a seeded random stream and a shared :class:`LabClock`.
 
@@ -74,9 +75,9 @@ class SimulatedTenant:
         self.tenant = Tenant(name or self.NAME, **tenant_options)
         self.register()
 
+    @abc.abstractmethod
     def register(self) -> None:
         """Declare the served capabilities on ``self.tenant``."""
-        raise NotImplementedError
 
     def rng(self, request_id: str) -> random.Random:
         return random.Random(f"{self.seed}:{self.tenant.name}:{request_id}")
