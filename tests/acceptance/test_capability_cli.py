@@ -6,51 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
 from finales.capabilities import CAPABILITIES, to_finales, to_finales2
-from finales.cli import app
 from finales.db.engine import Database
 from finales.services import capabilities as service
+from tests.acceptance.cli import _env, run
 from tests.conftest import FINALES2_EXAMPLES, require_finales2_examples
 
 KEYS = [cap.key for cap in CAPABILITIES]
-
-
-def _env(home: Path, database_url: str | None = None) -> dict[str, str]:
-    env = {"FINALES_HOME": str(home)}
-    if database_url:
-        env["FINALES_DATABASE_URL"] = database_url
-    return env
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run(env: dict[str, str], *args: str, ok: bool = True) -> Outcome:
-    """The real CLI in-process: the same Typer app, real files, a real database."""
-    result = CliRunner().invoke(app, list(args), env=env)
-    out = Outcome(result.exit_code, result.stdout, result.stderr)
-    if ok:
-        assert out.returncode == 0, (out.stderr, result.exception)
-    return out
-
-
-@pytest.fixture
-def env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
-    """A fresh data directory; on PostgreSQL a fresh migrated database as well."""
-    if backend == "sqlite":
-        return _env(tmp_path / "home")
-    return _env(tmp_path / "home", request.getfixturevalue("database_url"))
 
 
 @contextmanager

@@ -3,71 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
-from typer.testing import CliRunner
 
-from finales.cli import app
 from finales.testing import free_port
+from tests.acceptance.cli import FINALES, ROOT, _env, run, run_process
 from tests.conftest import FINALES2_EXAMPLES as EXAMPLES
 from tests.conftest import require_finales2_examples
-
-ROOT = Path(__file__).resolve().parents[2]
-FINALES = [sys.executable, "-m", "finales.cli"]
-
-
-def _env(home: Path, database_url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINALES_")}
-    env["FINALES_HOME"] = str(home)
-    if database_url:
-        env["FINALES_DATABASE_URL"] = database_url
-    return env
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run(env: dict[str, str], *args: str, stdin: str | None = None, ok: bool = True) -> Outcome:
-    """Run the real CLI in-process (fast): the same Typer app, real files, real database."""
-    overrides = {k: v for k, v in env.items() if k.startswith("FINALES_")}
-    result = CliRunner().invoke(app, list(args), input=stdin, env=overrides)
-    out = Outcome(result.exit_code, result.stdout, result.stderr)
-    if ok:
-        assert out.returncode == 0, (out.stderr, result.exception)
-    return out
-
-
-def run_process(
-    env: dict[str, str], *args: str, ok: bool = True
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [*FINALES, *args], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-@pytest.fixture
-def env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
-    """A fresh data directory; on PostgreSQL a fresh migrated database as well."""
-    if backend == "sqlite":
-        return _env(tmp_path / "home")
-    url = request.getfixturevalue("database_url")
-    return _env(tmp_path / "home", url)
 
 
 def test_admin_workflow(env: dict[str, str]) -> None:
