@@ -319,34 +319,47 @@ def delete_result(
     session: Session, *, principal: Principal, result_id: str, message: str, now: datetime
 ) -> dict[str, Any]:
     """Soft-delete: an event; the row stays and listings hide it unless asked."""
-    res = _owned_result(session, principal, result_id)
-    if res["status"] == ResultStatus.DELETED.value:
-        raise InvalidTransition(f"result {result_id} is already deleted")
-    _set_result_status(
+    return _change_status(
         session,
-        res=res,
         principal=principal,
-        to=ResultStatus.DELETED,
+        result_id=result_id,
         now=now,
-        message=message or "deleted",
+        to=ResultStatus.DELETED,
+        message=message,
+        allowed_from=(ResultStatus.ORIGINAL, ResultStatus.AMENDED),
     )
-    return get_result(session, result_id)
 
 
 def mark_amended(
     session: Session, *, principal: Principal, result_id: str, message: str, now: datetime
 ) -> dict[str, Any]:
     """FINALES 2's ``update_status(amended)``: flag a result as superseded without a link."""
-    res = _owned_result(session, principal, result_id)
-    if res["status"] != ResultStatus.ORIGINAL.value:
-        raise InvalidTransition(f"result {result_id} is {res['status']}, not original")
-    _set_result_status(
+    return _change_status(
         session,
-        res=res,
         principal=principal,
-        to=ResultStatus.AMENDED,
+        result_id=result_id,
         now=now,
-        message=message or "amended",
+        to=ResultStatus.AMENDED,
+        message=message,
+        allowed_from=(ResultStatus.ORIGINAL,),
+    )
+
+
+def _change_status(
+    session: Session,
+    *,
+    principal: Principal,
+    result_id: str,
+    now: datetime,
+    to: ResultStatus,
+    message: str,
+    allowed_from: tuple[ResultStatus, ...],
+) -> dict[str, Any]:
+    res = _owned_result(session, principal, result_id)
+    if res["status"] not in {s.value for s in allowed_from}:
+        raise InvalidTransition(f"result {result_id} is {res['status']}; it cannot become {to}")
+    _set_result_status(
+        session, res=res, principal=principal, to=to, now=now, message=message or to.value
     )
     return get_result(session, result_id)
 
