@@ -486,14 +486,32 @@ tenant_app.command("run")(tenant_run)
 
 @app.command()
 def demo(
+    budget: Annotated[int, typer.Option(min=1, help="experiments the optimiser may request")] = 15,
+    seed: Annotated[int, typer.Option(help="seed of the simulated lab and the optimiser")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="report folder (default: a new temp dir)")
+    ] = None,
+    cycle: Annotated[
+        bool, typer.Option("--cycle", help="only walk one request through a local broker")
+    ] = False,
     keep_server: Annotated[
-        bool, typer.Option("--keep-server", help="keep the broker running afterwards")
+        bool, typer.Option("--keep-server", help="with --cycle: keep the broker running afterwards")
     ] = False,
 ) -> None:
-    """Walk one request through a local broker (the simulated campaign comes later)."""
-    from finales.demo import run_demo
+    """Run the conductivity campaign: simulated lab + Bayesian optimiser on a local broker."""
+    if cycle:
+        from finales.demo import run_demo
 
-    run_demo(keep_server=keep_server)
+        run_demo(keep_server=keep_server)
+        return
+    from finales.demo.campaign import run_campaign
+
+    report = run_campaign(budget=budget, seed=seed, out=out, console=out_console())
+    out_console().print(f"report: {report}", highlight=False)
+
+
+def out_console() -> Console:
+    return out
 
 
 def main() -> None:
