@@ -205,13 +205,7 @@ class FinalesClient(BaseClient):
 
     def iter_requests(self, *, page_size: int = 100, **filters: Any) -> Iterator[schemas.Request]:
         """Every request matching ``filters`` (those of list_requests), page after page."""
-        cursor = None
-        while True:
-            page = self.list_requests(cursor=cursor, limit=page_size, **filters)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return _pages(self.list_requests, page_size, filters)
 
     def get_request(self, request_id: str) -> schemas.Request:
         """One request with its current status."""
@@ -335,13 +329,7 @@ class FinalesClient(BaseClient):
 
     def iter_results(self, *, page_size: int = 100, **filters: Any) -> Iterator[schemas.Result]:
         """Every result matching ``filters`` (those of list_results), page after page."""
-        cursor = None
-        while True:
-            page = self.list_results(cursor=cursor, limit=page_size, **filters)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return _pages(self.list_results, page_size, filters)
 
     def get_result(self, result_id: str) -> schemas.Result:
         """One result."""
@@ -445,3 +433,14 @@ class FinalesClient(BaseClient):
             if retract_on_timeout:
                 self.retract(request.id, message=f"no result within {timeout_s:g} s")
             raise
+
+
+def _pages(list_page: Any, page_size: int, filters: dict[str, Any]) -> Iterator[Any]:
+    """Follow ``next_cursor`` through a listing until its last page."""
+    cursor = None
+    while True:
+        page = list_page(cursor=cursor, limit=page_size, **filters)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from finales.domain.principals import Principal
@@ -20,7 +16,8 @@ from finales.domain.statuses import RequestStatus, ResultStatus
 from finales.errors import BadRequest, Forbidden, NotFound, invalid
 from finales.server.compat import models, templates
 from finales.server.deps import CurrentPrincipal, StateDep, create
-from finales.services import auth, capabilities, export, tenants
+from finales.server.routes.export import sqlite_snapshot
+from finales.services import auth, capabilities, tenants
 from finales.services import requests as request_svc
 from finales.services import results as result_svc
 from finales.services.common import get_request, get_result
@@ -439,11 +436,9 @@ def _check_dump_key(st: StateDep, given: str | None) -> None:
 def _dump(st: StateDep, background: BackgroundTasks) -> FileResponse:
     if st.db.dialect != "sqlite":
         raise BadRequest(f"this server keeps its data in PostgreSQL, not in a file; {EXPORT_HINT}")
-    fd, name = tempfile.mkstemp(suffix=".db", prefix="finales-dump-")
-    os.close(fd)
-    export.sqlite_backup(str(make_url(st.db.url).database), Path(name))
-    background.add_task(os.unlink, name)
-    return FileResponse(name, media_type="application/octet-stream", filename="finales.db")
+    return sqlite_snapshot(
+        st, background, media_type="application/octet-stream", filename="finales.db"
+    )
 
 
 @router.get(

@@ -37,10 +37,18 @@ def snapshot(
             return JSONResponse(export.json_bundle(s))
     if st.db.dialect != "sqlite":
         raise BadRequest("format=sqlite needs a SQLite database; use format=json")
+    return sqlite_snapshot(
+        st, background, media_type="application/vnd.sqlite3", filename="finales-snapshot.sqlite"
+    )
+
+
+def sqlite_snapshot(
+    st: StateDep, background: BackgroundTasks, *, media_type: str, filename: str
+) -> FileResponse:
+    """A consistent copy of the SQLite database (online backup, secrets blanked), sent as a
+    file and deleted once sent; no server path reaches the client."""
     fd, name = tempfile.mkstemp(suffix=".sqlite", prefix="finales-snapshot-")
     os.close(fd)
     export.sqlite_backup(str(make_url(st.db.url).database), Path(name))
     background.add_task(os.unlink, name)
-    return FileResponse(
-        name, media_type="application/vnd.sqlite3", filename="finales-snapshot.sqlite"
-    )
+    return FileResponse(name, media_type=media_type, filename=filename)
