@@ -19,6 +19,7 @@ from finales.domain.leases import utcnow
 from finales.errors import ConfigurationError
 from finales.server import compat, errors_http
 from finales.server.limits import BodySizeLimit
+from finales.server.pg_notify import PgWakeups
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
 from finales.server.state import AppState
 from finales.services.requests import expire_leases
@@ -61,9 +62,19 @@ def create_app(
         state.notifier.bind(asyncio.get_running_loop())
         stop = asyncio.Event()
         sweeper = asyncio.create_task(_sweep_leases(state, stop))
+        # PostgreSQL may be shared by several server processes: wake-ups cross them by
+        # LISTEN/NOTIFY. SQLite is served by one process, so its notifier stays in-process.
+        wakeups = (
+            asyncio.create_task(PgWakeups(db, state.notifier).run())
+            if db.dialect == "postgresql"
+            else None
+        )
         try:
             yield
         finally:
+            if wakeups is not None:
+                wakeups.cancel()
+                await asyncio.gather(wakeups, return_exceptions=True)
             # Let a sweep that is running in a worker thread finish before the engine goes.
             stop.set()
             await sweeper

@@ -22,12 +22,15 @@ class Notifier:
 
     ``notify`` may be called from any thread (routes run in a thread pool); waiters live on the
     event loop. A waiter takes the current event *before* it queries, so a notification that
-    lands between its query and its wait is not lost.
+    lands between its query and its wait is not lost. On PostgreSQL a relay
+    (``finales.server.pg_notify``) also passes each ``notify`` on to the other server
+    processes, whose own notifications arrive here through ``wake_local``.
     """
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
+        self._relay: Callable[[], None] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -36,10 +39,23 @@ class Notifier:
     def current(self) -> asyncio.Event | None:
         return self._event
 
+    def relay_to(self, relay: Callable[[], None] | None) -> None:
+        """Also call ``relay`` (on the event loop) for every ``notify``; None stops it."""
+        self._relay = relay
+
     def notify(self) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._fire)
+            loop.call_soon_threadsafe(self._notify_on_loop)
+
+    def wake_local(self) -> None:
+        """Wake this process's waiters only (event loop only): for remote notifications."""
+        self._fire()
+
+    def _notify_on_loop(self) -> None:
+        self._fire()
+        if self._relay is not None:
+            self._relay()
 
     def _fire(self) -> None:
         event, self._event = self._event, asyncio.Event()
