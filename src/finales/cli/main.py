@@ -495,10 +495,20 @@ def demo(
         bool, typer.Option("--cycle", help="only walk one request through a local broker")
     ] = False,
     keep_server: Annotated[
-        bool, typer.Option("--keep-server", help="with --cycle: keep the broker running afterwards")
+        bool,
+        typer.Option(
+            "--keep-server",
+            help="afterwards keep the broker up (prints its URL, the admin user and the file "
+            "with its API key) until Ctrl-C or SIGTERM",
+        ),
     ] = False,
 ) -> None:
-    """Run the conductivity campaign: simulated lab + Bayesian optimiser on a local broker."""
+    """Run the conductivity campaign: simulated lab + Bayesian optimiser on a local broker.
+
+    Writes a report folder: results.json, results.csv, summary.md and three PNG figures.
+
+    The figures: best_vs_experiments.png, compositions.png, concentration_trend.png.
+    """
     if cycle:
         from finales.demo import run_demo
 
@@ -506,8 +516,7 @@ def demo(
         return
     from finales.demo.campaign import run_campaign
 
-    report = run_campaign(budget=budget, seed=seed, out=out, console=out_console())
-    out_console().print(f"report: {report}", highlight=False)
+    run_campaign(budget=budget, seed=seed, out=out, console=out_console(), keep_server=keep_server)
 
 
 def out_console() -> Console:

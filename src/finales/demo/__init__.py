@@ -1,7 +1,6 @@
-"""``finales demo``: for now, one full request/result cycle through a real local broker.
-
-The simulated laboratory and the optimiser campaign replace this in a later issue.
-"""
+"""``finales demo``: the conductivity campaign (:mod:`finales.demo.campaign`, its figures in
+:mod:`finales.demo.plots`) and, with ``--cycle``, one request/result cycle through a real local
+broker (:func:`run_demo`)."""
 
 from __future__ import annotations
 

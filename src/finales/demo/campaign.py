@@ -1,8 +1,9 @@
 """The conductivity campaign on a laptop: a local broker, the simulated ASAB robot, molecular
 dynamics and low-fidelity model, and the Bayesian optimiser, talking only through the broker.
 
-Writes a report folder (campaign data as JSON and CSV, a Markdown summary). Plots are the next
-step of the demo issue.
+Writes a report folder: the campaign data as JSON and CSV, three figures (PNG, drawn by
+:mod:`finales.demo.plots`) and a Markdown summary that shows them. With ``keep_server`` the
+broker stays up afterwards, for a look around, until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.progress import Progress
 
 from finales.capabilities import CAPABILITIES, request_schema, result_schema
 from finales.client import FinalesClient
+from finales.demo.serving import keep_serving
 from finales.domain.principals import Role
 from finales.lab.asab import ASAB
 from finales.lab.clock import LabClock
@@ -36,6 +38,8 @@ from finales.testing import LocalBroker
 TEMPERATURE_K = 299.65
 Q = "conductivity"
 LAB_SECONDS_PER_REAL_SECOND = 3 * 3600.0  # three lab hours per second: ASAB ~15 s a sample
+ADMIN = "campaign-admin"
+DATA_FILES = ("results.json", "results.csv", "summary.md")
 
 
 @contextmanager
@@ -72,95 +76,112 @@ def _seed_models(
 
 
 def run_campaign(
-    *, budget: int = 15, seed: int = 0, out: Path | None = None, console: Console | None = None
+    *,
+    budget: int = 15,
+    seed: int = 0,
+    out: Path | None = None,
+    console: Console | None = None,
+    keep_server: bool = False,
 ) -> Path:
-    """Run the campaign and return the report folder."""
+    """Run the campaign, write the report and return its folder; with ``keep_server``, keep
+    the broker up after the report until Ctrl-C or SIGTERM (main thread only)."""
     console = console or Console()
     out = out or Path(tempfile.mkdtemp(prefix="finales-campaign-"))
     out.mkdir(parents=True, exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="finales-demo-home-"))
-    clock = LabClock(scale=1.0 / LAB_SECONDS_PER_REAL_SECOND)
-    with LocalBroker(home) as broker:
-        for cap in CAPABILITIES:
-            broker.add_capability(
-                cap.quantity, cap.method, request_schema(*cap.key), result_schema(*cap.key)
-            )
-        lab = []
-        for cls in (ASAB, MolecularDynamics, LowFidelityModel):
-            tid = broker.add_tenant(cls.NAME)
-            key = broker.add_user(f"{cls.NAME}-bot", role=Role.TENANT, tenant_id=tid)
-            lab.append(cls(seed=seed, clock=clock, server=broker.url, api_key=key))
-        opt_tid = broker.add_tenant("optimizer")
-        opt_key = broker.add_user("optimizer-bot", role=Role.TENANT, tenant_id=opt_tid)
-        config = OptimizerConfig(
-            request_methods=["two_electrode"],
-            data=[
-                {"quantity": Q, "method": "molecular_dynamics"},
-                {"quantity": Q, "method": "polynomial_interpolation"},
-            ],
-            temperature=TEMPERATURE_K,
-            budget=budget,
-            max_outstanding=2,
-            seed=seed,
-            poll_s=0.2,
+    with (
+        tempfile.TemporaryDirectory(prefix="finales-demo-home-") as home,
+        LocalBroker(Path(home)) as broker,
+    ):
+        admin_key = broker.add_user(ADMIN, role=Role.ADMIN)
+        results, reason, elapsed = _campaign(
+            broker, admin_key, budget=budget, seed=seed, console=console
         )
-        admin_key = broker.add_user("campaign-admin", role=Role.ADMIN)
-        console.print(f"broker at {broker.url}; report in {out}")
-        with _serving(lab), FinalesClient(broker.url, api_key=opt_key) as client:
-            time.sleep(1.0)  # let the tenants publish their offers
-            offers = [
-                o.limitations
-                for t in client.list_tenants()
-                for o in t.offers
-                if o.quantity == Q and o.method == "polynomial_interpolation"
-            ]
-            with FinalesClient(broker.url, api_key=admin_key) as admin:
-                _seed_models(admin, lf=20, md=4, seed=seed, limitations=offers or [{}])
-            optimizer = Optimizer(config, client)
-            started = time.monotonic()
-            with Progress(console=console, transient=False) as progress:
-                task = progress.add_task("experiments", total=budget)
-                while True:
-                    outcome = optimizer.step()
-                    done = len(optimizer.last_state.own_values)
-                    best = f"{outcome.best:.3f} S/m" if outcome.best is not None else "-"
-                    progress.update(
-                        task, completed=min(done, budget), description=f"experiments (best {best})"
-                    )
-                    if outcome.done:
-                        break
-                    time.sleep(0.2)
-            results = [r.model_dump(mode="json") for r in client.iter_results(quantity=Q)]
-        elapsed = time.monotonic() - started
-    return _report(out, results, outcome.reason, elapsed, console)
+        _report(out, results, reason, elapsed, console)
+        if keep_server:
+            keep_serving(broker, console, admin=ADMIN, api_key=admin_key)
+    return out
+
+
+def _campaign(
+    broker: LocalBroker, admin_key: str, *, budget: int, seed: int, console: Console
+) -> tuple[list[dict[str, Any]], str, float]:
+    """Set up the lab on ``broker``, run the optimiser to the end of its budget and return the
+    conductivity results, why it stopped and the wall time (s)."""
+    lab, opt_key = _lab(broker, seed=seed)
+    config = OptimizerConfig(
+        request_methods=["two_electrode"],
+        data=[
+            {"quantity": Q, "method": "molecular_dynamics"},
+            {"quantity": Q, "method": "polynomial_interpolation"},
+        ],
+        temperature=TEMPERATURE_K,
+        budget=budget,
+        max_outstanding=2,
+        seed=seed,
+        poll_s=0.2,
+    )
+    console.print(f"broker at {broker.url}", highlight=False)
+    with _serving(lab), FinalesClient(broker.url, api_key=opt_key) as client:
+        time.sleep(1.0)  # let the tenants publish their offers
+        offers = [
+            o.limitations
+            for t in client.list_tenants()
+            for o in t.offers
+            if o.quantity == Q and o.method == "polynomial_interpolation"
+        ]
+        with FinalesClient(broker.url, api_key=admin_key) as admin:
+            _seed_models(admin, lf=20, md=4, seed=seed, limitations=offers or [{}])
+        optimizer = Optimizer(config, client)
+        started = time.monotonic()
+        with Progress(console=console, transient=False) as progress:
+            task = progress.add_task("experiments", total=budget)
+            while True:
+                outcome = optimizer.step()
+                done = len(optimizer.last_state.own_values)
+                best = f"{outcome.best:.3f} S/m" if outcome.best is not None else "-"
+                progress.update(
+                    task, completed=min(done, budget), description=f"experiments (best {best})"
+                )
+                if outcome.done:
+                    break
+                time.sleep(0.2)
+        results = [r.model_dump(mode="json") for r in client.iter_results(quantity=Q)]
+    return results, outcome.reason, time.monotonic() - started
+
+
+def _lab(broker: LocalBroker, *, seed: int) -> tuple[list[Any], str]:
+    """Register the capabilities, the simulated tenants and the optimiser; return the tenants
+    (not yet running) and the optimiser's API key."""
+    for cap in CAPABILITIES:
+        broker.add_capability(
+            cap.quantity, cap.method, request_schema(*cap.key), result_schema(*cap.key)
+        )
+    clock = LabClock(scale=1.0 / LAB_SECONDS_PER_REAL_SECOND)
+    lab = []
+    for cls in (ASAB, MolecularDynamics, LowFidelityModel):
+        tid = broker.add_tenant(cls.NAME)
+        key = broker.add_user(f"{cls.NAME}-bot", role=Role.TENANT, tenant_id=tid)
+        lab.append(cls(seed=seed, clock=clock, server=broker.url, api_key=key))
+    opt_tid = broker.add_tenant("optimizer")
+    return lab, broker.add_user("optimizer-bot", role=Role.TENANT, tenant_id=opt_tid)
 
 
 def _report(
     out: Path, results: list[dict[str, Any]], reason: str, elapsed_s: float, console: Console
 ) -> Path:
-    rows = []
-    for r in results:
-        comp = Composition.from_formulation(r["parameters"]["formulation"])
-        values = r["data"]["conductivity"]["values"]
-        if not values:  # a failed measurement reports no value
-            continue
-        rows.append(
-            {
-                "result_id": r["id"],
-                "method": r["method"],
-                "x_EC": round(comp.x_ec, 4),
-                "molality_mol_per_kg": round(comp.molality, 4),
-                "conductivity_S_per_m": float(np.mean(values)),
-                "created_at": r["created_at"],
-            }
-        )
+    """Write the data, the figures and the summary into ``out`` and list them on the console."""
+    from finales.demo import plots  # matplotlib is loaded only when a report is drawn
+
+    rows = _records(results)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     with (out / "results.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["result_id"])
+        writer = csv.DictWriter(fh, fieldnames=RECORD_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    figure_files = [p.name for p in plots.write_plots(rows, out, temperature_k=TEMPERATURE_K)]
     experiments = [r for r in rows if r["method"] == "two_electrode"]
     best = max(experiments, key=lambda r: r["conductivity_S_per_m"], default=None)
+    kappa, where = plots.true_optimum(TEMPERATURE_K)
     lines = [
         "# finales demo: the conductivity campaign",
         "",
@@ -170,8 +191,54 @@ def _report(
     if best:
         lines.append(
             f"- best experiment: {best['conductivity_S_per_m']:.3f} S/m at "
-            f"{best['molality_mol_per_kg']:.2f} mol/kg LiPF6"
+            f"{best['molality_mol_per_kg']:.2f} mol/kg LiPF6, "
+            f"EC share {best['x_EC'] / (best['x_EC'] + best['x_EMC']):.2f}"
         )
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    console.print("\n".join(lines))
+    lines.append(
+        f"- ground-truth optimum of what ASAB can mix: {kappa:.3f} S/m at "
+        f"{where.molality:.2f} mol/kg LiPF6, EC share {where.x_ec / (where.x_ec + where.x_emc):.2f}"
+        f" ({TEMPERATURE_K} K; EC share = x_EC / (x_EC + x_EMC))"
+    )
+    figures = ["", "## Figures", ""]
+    for name in figure_files:
+        figures += [f"![{plots.CAPTIONS[name]}]({name})", ""]
+    (out / "summary.md").write_text("\n".join(lines + figures))
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
+    listing = [f"report in {out}:"] + [f"  {name}" for name in (*DATA_FILES, *figure_files)]
+    console.print("\n".join(listing), highlight=False, soft_wrap=True)
     return out
+
+
+RECORD_FIELDS = [
+    "result_id",
+    "method",
+    "x_EC",
+    "x_EMC",
+    "x_LiPF6",
+    "molality_mol_per_kg",
+    "conductivity_S_per_m",
+    "created_at",
+]
+
+
+def _records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat record per result with a value (a failed measurement reports none)."""
+    rows = []
+    for r in results:
+        comp = Composition.from_formulation(r["parameters"]["formulation"])
+        values = r["data"]["conductivity"]["values"]
+        if not values:
+            continue
+        rows.append(
+            {
+                "result_id": r["id"],
+                "method": r["method"],
+                "x_EC": round(comp.x_ec, 4),
+                "x_EMC": round(comp.x_emc, 4),
+                "x_LiPF6": round(comp.x_lipf6, 4),
+                "molality_mol_per_kg": round(comp.molality, 4),
+                "conductivity_S_per_m": float(np.mean(values)),
+                "created_at": r["created_at"],
+            }
+        )
+    return rows

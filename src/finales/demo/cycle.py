@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
 
+from finales.demo.serving import keep_serving
 from finales.domain.principals import Role
 from finales.testing import LocalBroker
 
@@ -33,8 +33,8 @@ def run_demo(*, keep_server: bool = False, home: Path | None = None) -> dict[str
     """Start a broker, walk one request through its lifecycle and print each step."""
     console = Console()
     console.print(
-        "[bold]finales demo[/bold] - the simulated campaign is not built yet; this "
-        "walks one request through a real local broker."
+        "[bold]finales demo --cycle[/bold] walks one request through a real local broker "
+        "(without --cycle: the whole conductivity campaign)."
     )
     with tempfile.TemporaryDirectory(prefix="finales-demo-") as tmp:
         broker = LocalBroker(home or Path(tmp))
@@ -53,7 +53,8 @@ def run_demo(*, keep_server: bool = False, home: Path | None = None) -> dict[str
                     }
                 ],
             )
-            admin = {"Authorization": "Bearer " + broker.add_user("admin", role=Role.ADMIN)}
+            admin_key = broker.add_user("admin", role=Role.ADMIN)
+            admin = {"Authorization": "Bearer " + admin_key}
             robot = {
                 "Authorization": "Bearer "
                 + broker.add_user("robot-bot", role=Role.TENANT, tenant_id=tid)
@@ -61,12 +62,7 @@ def run_demo(*, keep_server: bool = False, home: Path | None = None) -> dict[str
             console.print(f"broker at {broker.url} (data in {broker.settings.home})")
             summary = _cycle(console, broker.url, admin, robot)
             if keep_server:
-                console.print("serving until Ctrl-C ...")
-                try:
-                    while True:
-                        time.sleep(1)
-                except KeyboardInterrupt:
-                    pass
+                keep_serving(broker, console, admin="admin", api_key=admin_key)
     return summary
 
 

@@ -1,0 +1,325 @@
+"""The campaign report's figures (PNG), drawn with matplotlib's Agg canvas.
+
+Each function takes the campaign's records (one mapping per result with a value: ``method``,
+``x_EC``, ``x_EMC``, ``x_LiPF6``, ``molality_mol_per_kg``, ``conductivity_S_per_m``,
+``created_at``) and the path to write. Figures are built on :class:`matplotlib.figure.Figure`
+with an explicit Agg canvas, never through pyplot: no global figure state and no GUI backend,
+so this works headless and from any thread. The campaign imports this module only when it
+writes a report, so ``import finales`` does not pull in matplotlib.
+
+Ground truth is :func:`finales.lab.physics.conductivity` over what the simulated ASAB robot can
+mix: the hull of its stock solutions (:mod:`finales.lab.stocks`), LiPF6 capped at its operating
+limit.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from finales.lab import physics, stocks
+from finales.lab.composition import M_EC_G_PER_MOL, M_EMC_G_PER_MOL, Composition
+
+Record = Mapping[str, Any]
+DPI = 120
+FIGSIZE_IN = (7.5, 5.0)
+TALL_FIGSIZE_IN = (7.5, 6.2)  # room for a legend below the axes, clear of the data
+# method -> (legend label, marker, colour); the order is the legend's
+SOURCES = {
+    "two_electrode": ("experiment (ASAB, two_electrode)", "o", "tab:blue"),
+    "molecular_dynamics": ("molecular dynamics", "s", "tab:orange"),
+    "polynomial_interpolation": ("low-fidelity model", "^", "tab:green"),
+}
+KAPPA_LABEL = "conductivity (S/m)"
+SHARE_LABEL = "EC share of the solvent, x_EC / (x_EC + x_EMC) (mol/mol)"
+MOLALITY_LABEL = "LiPF6 molality (mol/kg of solvent)"
+
+
+# ------------------------------------------------------------------------------ ground truth
+
+
+@functools.cache
+def asab_region() -> tuple[tuple[float, float], ...]:
+    """What ASAB can mix, as a counter-clockwise polygon of (x_EC, x_LiPF6) points: the hull
+    of its stocks, cut at the LiPF6 operating limit (the half-plane clip of Sutherland-Hodgman).
+    """
+    poly = stocks.hull()
+    cap = stocks.LIPF6_OPERATING_MAX
+    clipped: list[tuple[float, float]] = []
+    for a, b in zip(poly, poly[1:] + poly[:1], strict=True):
+        if a[1] <= cap:
+            clipped.append(a)
+        if (a[1] <= cap) != (b[1] <= cap):
+            t = (cap - a[1]) / (b[1] - a[1])
+            clipped.append((a[0] + t * (b[0] - a[0]), cap))
+    return tuple(clipped)
+
+
+def _inside(x_ec: np.ndarray, x_li: np.ndarray) -> np.ndarray:
+    poly = asab_region()
+    ok = np.ones(np.shape(x_ec), dtype=bool)
+    for a, b in zip(poly, poly[1:] + poly[:1], strict=True):
+        ok &= (b[0] - a[0]) * (x_li - a[1]) - (b[1] - a[1]) * (x_ec - a[0]) >= -1e-12
+    return ok
+
+
+@functools.cache
+def true_optimum(temperature_k: float, steps: int = 121) -> tuple[float, Composition]:
+    """The highest ground-truth conductivity (S/m) ASAB could measure, and where (a grid search:
+    the surface is flat near its top, so a 0.5 % grid is within 0.1 % of the maximum)."""
+    xs = np.linspace(0.0, max(p[0] for p in asab_region()), steps)
+    ys = np.linspace(0.0, max(p[1] for p in asab_region()), steps)
+    grid_ec, grid_li = np.meshgrid(xs, ys)
+    best, where = 0.0, Composition.of(0.3, 0.7, 0.0)
+    inside = _inside(grid_ec, grid_li)
+    for x_ec, x_li in zip(grid_ec[inside], grid_li[inside], strict=True):
+        comp = Composition.of(float(x_ec), float(1.0 - x_ec - x_li), float(x_li))
+        kappa = physics.conductivity(comp, temperature_k)
+        if kappa > best:
+            best, where = kappa, comp
+    return best, where
+
+
+def _mass_fraction(share: float) -> float:
+    """EC mass fraction of the solvent from its EC mole share."""
+    return share * M_EC_G_PER_MOL / (share * M_EC_G_PER_MOL + (1 - share) * M_EMC_G_PER_MOL)
+
+
+def _truth(share: float, molality: float, temperature_k: float) -> float:
+    comp = Composition.from_molality(molality, _mass_fraction(share))
+    return physics.conductivity(comp, temperature_k)
+
+
+def _share(r: Record) -> float:
+    return float(r["x_EC"]) / (float(r["x_EC"]) + float(r["x_EMC"]))
+
+
+def _comp_share(c: Composition) -> float:
+    return c.x_ec / (c.x_ec + c.x_emc)
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+def _figure(size_in: tuple[float, float] = FIGSIZE_IN) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=size_in, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _by_source(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """Records per known method, each list in arrival order."""
+    ordered = sorted(records, key=lambda r: str(r["created_at"]))
+    return {m: [r for r in ordered if r["method"] == m] for m in SOURCES}
+
+
+def best_vs_experiments(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
+    """The running best conductivity of each source over its own results, in arrival order,
+    against the best ASAB could measure."""
+    fig, ax = _figure()
+    for method, rows in _by_source(records).items():
+        if not rows:
+            continue
+        label, marker, colour = SOURCES[method]
+        best = np.maximum.accumulate([float(r["conductivity_S_per_m"]) for r in rows])
+        n = np.arange(1, len(rows) + 1)
+        ax.step(n, best, where="post", color=colour, label=f"{label} ({len(rows)})")
+        ax.plot(n, best, marker, color=colour, markersize=4)
+    kappa, where = true_optimum(temperature_k)
+    ax.axhline(
+        kappa,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"ground-truth optimum {kappa:.3f} S/m ({where.molality:.2f} mol/kg, "
+        f"EC share {_comp_share(where):.2f})",
+    )
+    ax.set_xlabel("results of that source, in arrival order")
+    ax.set_ylabel(f"best {KAPPA_LABEL} so far")
+    ax.set_title(f"Best conductivity found per source ({temperature_k:.2f} K)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    return _save(fig, path)
+
+
+def _region_outline() -> tuple[list[float], list[float]]:
+    """ASAB's region in the (EC share, molality) plane; its straight edges in mole fractions
+    are curves there, so each edge is sampled."""
+    poly = asab_region()
+    shares: list[float] = []
+    molalities: list[float] = []
+    for a, b in itertools.pairwise((*poly, poly[0])):
+        for t in np.linspace(0.0, 1.0, 30):
+            x_ec, x_li = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
+            comp = Composition.of(x_ec, 1.0 - x_ec - x_li, x_li)
+            shares.append(_comp_share(comp))
+            molalities.append(comp.molality)
+    return shares, molalities
+
+
+def compositions(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
+    """Where each source sampled, in the (EC share, molality) plane, coloured by the value it
+    reported, over ground-truth contours and the region ASAB can mix."""
+    fig, ax = _figure(TALL_FIGSIZE_IN)
+    m_top = max([2.0, *(float(r["molality_mol_per_kg"]) * 1.05 for r in records)])
+    shares, molalities = np.linspace(0.0, 1.0, 81), np.linspace(0.0, m_top, 81)
+    truth = np.array([[_truth(s, m, temperature_k) for s in shares] for m in molalities])
+    levels = np.arange(0.15, truth.max(), 0.15)
+    lines = ax.contour(shares, molalities, truth, levels=levels, colors="0.6", linewidths=0.7)
+    ax.clabel(lines, fontsize="x-small", fmt="%.2f")
+    ax.plot(*_region_outline(), color="black", linewidth=1.2)
+    values = [float(r["conductivity_S_per_m"]) for r in records]
+    norm_range = (min(values), max(values)) if values else (0.0, 1.0)
+    points = None
+    handles: list[Line2D] = []
+    for method, rows in _by_source(records).items():
+        label, marker, _colour = SOURCES[method]
+        if not rows:
+            continue
+        points = ax.scatter(
+            [_share(r) for r in rows],
+            [float(r["molality_mol_per_kg"]) for r in rows],
+            c=[float(r["conductivity_S_per_m"]) for r in rows],
+            cmap="viridis",
+            vmin=norm_range[0],
+            vmax=norm_range[1],
+            marker=marker,
+            s=55,
+            edgecolors="black",
+            linewidths=0.6,
+            zorder=3,
+            clip_on=False,  # a point on an axis (no salt, no EC) stays whole
+        )
+        handles.append(_marker(marker, f"{label} ({len(rows)})", face="0.85"))
+    if points is not None:
+        fig.colorbar(points, ax=ax, label=f"measured {KAPPA_LABEL}")
+    kappa, where = true_optimum(temperature_k)
+    ax.plot(_comp_share(where), where.molality, "*", color="red", markersize=16, zorder=4)
+    handles += [
+        _marker("*", f"ground-truth optimum ({kappa:.3f} S/m)", face="red", size=14),
+        Line2D([], [], color="black", linewidth=1.2, label="what ASAB can mix"),
+        Line2D([], [], color="0.6", linewidth=0.7, label=f"ground truth (S/m, {temperature_k} K)"),
+    ]
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, m_top)
+    ax.set_xlabel(SHARE_LABEL)
+    ax.set_ylabel(MOLALITY_LABEL)
+    ax.set_title("Explored compositions (EC / EMC / LiPF6 as solvent share and molality)")
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
+    return _save(fig, path)
+
+
+def _marker(marker: str, label: str, *, face: str, size: float = 8) -> Line2D:
+    return Line2D(
+        [],
+        [],
+        marker=marker,
+        linestyle="",
+        markerfacecolor=face,
+        markeredgecolor="black",
+        markersize=size,
+        label=label,
+    )
+
+
+def concentration_trend(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
+    """Conductivity against LiPF6 molality: every source's values, and the ground-truth curve
+    at the EC share of the best experiment (the optimum's share if there is none)."""
+    fig, ax = _figure(TALL_FIGSIZE_IN)
+    m_top = max([2.0, *(float(r["molality_mol_per_kg"]) * 1.05 for r in records)])
+    grid = np.linspace(0.0, m_top, 200)
+    kappa, where = true_optimum(temperature_k)
+    experiments = [r for r in records if r["method"] == "two_electrode"]
+    best = max(experiments, key=lambda r: float(r["conductivity_S_per_m"]), default=None)
+    share = _share(best) if best is not None else _comp_share(where)
+    curve = [_truth(share, m, temperature_k) for m in grid]
+    ax.plot(grid, curve, color="black", label=f"ground truth at EC share {share:.2f}")
+    if abs(share - _comp_share(where)) > 0.02:
+        optimum_curve = [_truth(_comp_share(where), m, temperature_k) for m in grid]
+        ax.plot(
+            grid,
+            optimum_curve,
+            color="black",
+            linestyle=":",
+            label=f"ground truth at the optimum's EC share {_comp_share(where):.2f}",
+        )
+    for method, rows in _by_source(records).items():
+        label, marker, colour = SOURCES[method]
+        if rows:
+            ax.plot(
+                [float(r["molality_mol_per_kg"]) for r in rows],
+                [float(r["conductivity_S_per_m"]) for r in rows],
+                marker,
+                color=colour,
+                markeredgecolor="black",
+                markeredgewidth=0.5,
+                alpha=0.85,
+                label=f"{label} ({len(rows)})",
+                clip_on=False,
+            )
+    ax.plot(
+        where.molality,
+        kappa,
+        "*",
+        color="red",
+        markersize=16,
+        markeredgecolor="black",
+        label=f"ground-truth optimum {kappa:.3f} S/m at {where.molality:.2f} mol/kg",
+        zorder=4,
+    )
+    if best is not None:
+        ax.plot(
+            float(best["molality_mol_per_kg"]),
+            float(best["conductivity_S_per_m"]),
+            "o",
+            markersize=15,
+            markerfacecolor="none",
+            markeredgecolor="red",
+            markeredgewidth=2,
+            label=f"best experiment {float(best['conductivity_S_per_m']):.3f} S/m at "
+            f"{float(best['molality_mol_per_kg']):.2f} mol/kg",
+            zorder=4,
+        )
+    ax.set_xlim(0.0, m_top)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel(MOLALITY_LABEL)
+    ax.set_ylabel(KAPPA_LABEL)
+    ax.set_title(f"Conductivity vs LiPF6 concentration ({temperature_k:.2f} K)")
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=2, fontsize="small")
+    return _save(fig, path)
+
+
+PLOTS = {
+    "best_vs_experiments.png": best_vs_experiments,
+    "compositions.png": compositions,
+    "concentration_trend.png": concentration_trend,
+}
+CAPTIONS = {
+    "best_vs_experiments.png": "Best conductivity found vs number of results, per source",
+    "compositions.png": "Explored compositions, coloured by measured conductivity",
+    "concentration_trend.png": "Conductivity vs LiPF6 concentration against the ground truth",
+}
+
+
+def write_plots(records: Sequence[Record], folder: Path, *, temperature_k: float) -> list[Path]:
+    """All three figures into ``folder``; returns their paths."""
+    return [
+        plot(records, folder / name, temperature_k=temperature_k) for name, plot in PLOTS.items()
+    ]
