@@ -222,10 +222,13 @@ RECORD_FIELDS = [
 
 
 def _records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One flat record per result with a value (a failed measurement reports none)."""
+    """One flat record per result with a value (a failed measurement reports none), at the
+    composition actually measured: ASAB mixes the nearest one its stocks reach, a little off,
+    and reports it in ``run_info`` (the optimiser reads it the same way)."""
     rows = []
     for r in results:
-        comp = Composition.from_formulation(r["parameters"]["formulation"])
+        reported = (r["data"].get("run_info") or {}).get("formulation")
+        comp = Composition.from_formulation(reported or r["parameters"]["formulation"])
         values = r["data"]["conductivity"]["values"]
         if not values:
             continue

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -32,7 +33,7 @@ from finales.lab.composition import M_EC_G_PER_MOL, M_EMC_G_PER_MOL, Composition
 Record = Mapping[str, Any]
 DPI = 120
 FIGSIZE_IN = (7.5, 5.0)
-TALL_FIGSIZE_IN = (7.5, 6.2)  # room for a legend below the axes, clear of the data
+WIDE_FIGSIZE_IN = (12.0, 6.0)  # two panels, the legend below them, clear of the data
 # method -> (legend label, marker, colour); the order is the legend's
 SOURCES = {
     "two_electrode": ("experiment (ASAB, two_electrode)", "o", "tab:blue"),
@@ -116,6 +117,23 @@ def _figure(size_in: tuple[float, float] = FIGSIZE_IN) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
+def _two_panels() -> tuple[Figure, Axes, Axes]:
+    """All results on the left, a zoom on what ASAB can mix on the right: the low-fidelity
+    model samples the whole simplex (up to ~10 mol/kg), the robot a corner of it."""
+    fig = Figure(figsize=WIDE_FIGSIZE_IN, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    full, zoom = fig.subplots(1, 2)
+    full.set_title("all results")
+    zoom.set_title("zoom: what ASAB can mix")
+    return fig, full, zoom
+
+
+def _zoom_limits() -> tuple[float, float]:
+    """(EC share, molality) upper bounds of the zoom: ASAB's region with a margin."""
+    shares, molalities = _region_outline()
+    return min(1.0, max(shares) + 0.06), max(molalities) * 1.25
+
+
 def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
@@ -158,7 +176,8 @@ def best_vs_experiments(records: Sequence[Record], path: Path, *, temperature_k:
     return _save(fig, path)
 
 
-def _region_outline() -> tuple[list[float], list[float]]:
+@functools.cache
+def _region_outline() -> tuple[tuple[float, ...], tuple[float, ...]]:
     """ASAB's region in the (EC share, molality) plane; its straight edges in mole fractions
     are curves there, so each edge is sampled."""
     poly = asab_region()
@@ -170,26 +189,67 @@ def _region_outline() -> tuple[list[float], list[float]]:
             comp = Composition.of(x_ec, 1.0 - x_ec - x_li, x_li)
             shares.append(_comp_share(comp))
             molalities.append(comp.molality)
-    return shares, molalities
+    return tuple(shares), tuple(molalities)
 
 
 def compositions(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
     """Where each source sampled, in the (EC share, molality) plane, coloured by the value it
     reported, over ground-truth contours and the region ASAB can mix."""
-    fig, ax = _figure(TALL_FIGSIZE_IN)
+    fig, full, zoom = _two_panels()
+    values = [float(r["conductivity_S_per_m"]) for r in records]
+    colour_range = (min(values), max(values)) if values else (0.0, 1.0)
     m_top = max([2.0, *(float(r["molality_mol_per_kg"]) * 1.05 for r in records)])
-    shares, molalities = np.linspace(0.0, 1.0, 81), np.linspace(0.0, m_top, 81)
+    share_zoom, m_zoom = _zoom_limits()
+    points = None
+    for ax, (share_max, m_max) in ((full, (1.0, m_top)), (zoom, (share_zoom, m_zoom))):
+        points = _composition_panel(
+            ax,
+            records,
+            share_max=share_max,
+            m_max=m_max,
+            colour_range=colour_range,
+            temperature_k=temperature_k,
+        )
+        # The zoom clips what lies outside it; a small margin keeps points on an axis whole.
+        ax.set_xlim(-0.01 * share_max, share_max)
+        ax.set_ylim(-0.02 * m_max, m_max)
+        ax.set_xlabel(SHARE_LABEL)
+        ax.set_ylabel(MOLALITY_LABEL)
+    if points is not None:
+        fig.colorbar(points, ax=[full, zoom], label=f"measured {KAPPA_LABEL}")
+    kappa, _where = true_optimum(temperature_k)
+    handles = [
+        _marker(marker, f"{label} ({n})", face="0.85")
+        for method, (label, marker, _colour) in SOURCES.items()
+        if (n := sum(r["method"] == method for r in records))
+    ]
+    handles += [
+        _marker("*", f"ground-truth optimum ({kappa:.3f} S/m)", face="red", size=14),
+        Line2D([], [], color="black", linewidth=1.2, label="what ASAB can mix"),
+        Line2D([], [], color="0.6", linewidth=0.7, label=f"ground truth (S/m, {temperature_k} K)"),
+    ]
+    fig.suptitle("Explored compositions (EC / EMC / LiPF6 as solvent EC share and salt molality)")
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
+    return _save(fig, path)
+
+
+def _composition_panel(
+    ax: Axes,
+    records: Sequence[Record],
+    *,
+    share_max: float,
+    m_max: float,
+    colour_range: tuple[float, float],
+    temperature_k: float,
+) -> PathCollection | None:
+    shares, molalities = np.linspace(0.0, share_max, 81), np.linspace(0.0, m_max, 81)
     truth = np.array([[_truth(s, m, temperature_k) for s in shares] for m in molalities])
     levels = np.arange(0.15, truth.max(), 0.15)
     lines = ax.contour(shares, molalities, truth, levels=levels, colors="0.6", linewidths=0.7)
     ax.clabel(lines, fontsize="x-small", fmt="%.2f")
     ax.plot(*_region_outline(), color="black", linewidth=1.2)
-    values = [float(r["conductivity_S_per_m"]) for r in records]
-    norm_range = (min(values), max(values)) if values else (0.0, 1.0)
     points = None
-    handles: list[Line2D] = []
     for method, rows in _by_source(records).items():
-        label, marker, _colour = SOURCES[method]
         if not rows:
             continue
         points = ax.scatter(
@@ -197,32 +257,17 @@ def compositions(records: Sequence[Record], path: Path, *, temperature_k: float)
             [float(r["molality_mol_per_kg"]) for r in rows],
             c=[float(r["conductivity_S_per_m"]) for r in rows],
             cmap="viridis",
-            vmin=norm_range[0],
-            vmax=norm_range[1],
-            marker=marker,
+            vmin=colour_range[0],
+            vmax=colour_range[1],
+            marker=SOURCES[method][1],
             s=55,
             edgecolors="black",
             linewidths=0.6,
             zorder=3,
-            clip_on=False,  # a point on an axis (no salt, no EC) stays whole
         )
-        handles.append(_marker(marker, f"{label} ({len(rows)})", face="0.85"))
-    if points is not None:
-        fig.colorbar(points, ax=ax, label=f"measured {KAPPA_LABEL}")
-    kappa, where = true_optimum(temperature_k)
+    _kappa, where = true_optimum(temperature_k)
     ax.plot(_comp_share(where), where.molality, "*", color="red", markersize=16, zorder=4)
-    handles += [
-        _marker("*", f"ground-truth optimum ({kappa:.3f} S/m)", face="red", size=14),
-        Line2D([], [], color="black", linewidth=1.2, label="what ASAB can mix"),
-        Line2D([], [], color="0.6", linewidth=0.7, label=f"ground truth (S/m, {temperature_k} K)"),
-    ]
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(0.0, m_top)
-    ax.set_xlabel(SHARE_LABEL)
-    ax.set_ylabel(MOLALITY_LABEL)
-    ax.set_title("Explored compositions (EC / EMC / LiPF6 as solvent share and molality)")
-    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
-    return _save(fig, path)
+    return points
 
 
 def _marker(marker: str, label: str, *, face: str, size: float = 8) -> Line2D:
@@ -241,12 +286,28 @@ def _marker(marker: str, label: str, *, face: str, size: float = 8) -> Line2D:
 def concentration_trend(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
     """Conductivity against LiPF6 molality: every source's values, and the ground-truth curve
     at the EC share of the best experiment (the optimum's share if there is none)."""
-    fig, ax = _figure(TALL_FIGSIZE_IN)
+    fig, full, zoom = _two_panels()
     m_top = max([2.0, *(float(r["molality_mol_per_kg"]) * 1.05 for r in records)])
-    grid = np.linspace(0.0, m_top, 200)
-    kappa, where = true_optimum(temperature_k)
+    _share_zoom, m_zoom = _zoom_limits()
     experiments = [r for r in records if r["method"] == "two_electrode"]
     best = max(experiments, key=lambda r: float(r["conductivity_S_per_m"]), default=None)
+    for ax, m_max in ((full, m_top), (zoom, m_zoom)):
+        _trend_panel(ax, records, best, m_max=m_max, temperature_k=temperature_k)
+        ax.set_xlim(-0.01 * m_max, m_max)
+        ax.set_ylim(bottom=-0.01)
+        ax.set_xlabel(MOLALITY_LABEL)
+        ax.set_ylabel(KAPPA_LABEL)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Conductivity vs LiPF6 concentration ({temperature_k:.2f} K)")
+    fig.legend(*full.get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    return _save(fig, path)
+
+
+def _trend_panel(
+    ax: Axes, records: Sequence[Record], best: Record | None, *, m_max: float, temperature_k: float
+) -> None:
+    grid = np.linspace(0.0, m_max, 200)
+    kappa, where = true_optimum(temperature_k)
     share = _share(best) if best is not None else _comp_share(where)
     curve = [_truth(share, m, temperature_k) for m in grid]
     ax.plot(grid, curve, color="black", label=f"ground truth at EC share {share:.2f}")
@@ -271,7 +332,6 @@ def concentration_trend(records: Sequence[Record], path: Path, *, temperature_k:
                 markeredgewidth=0.5,
                 alpha=0.85,
                 label=f"{label} ({len(rows)})",
-                clip_on=False,
             )
     ax.plot(
         where.molality,
@@ -296,14 +356,6 @@ def concentration_trend(records: Sequence[Record], path: Path, *, temperature_k:
             f"{float(best['molality_mol_per_kg']):.2f} mol/kg",
             zorder=4,
         )
-    ax.set_xlim(0.0, m_top)
-    ax.set_ylim(bottom=0.0)
-    ax.set_xlabel(MOLALITY_LABEL)
-    ax.set_ylabel(KAPPA_LABEL)
-    ax.set_title(f"Conductivity vs LiPF6 concentration ({temperature_k:.2f} K)")
-    ax.grid(alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=2, fontsize="small")
-    return _save(fig, path)
 
 
 PLOTS = {
