@@ -210,6 +210,33 @@ def test_list_cursor_pagination(lab: Lab) -> None:
     assert rest["next_cursor"] is None
 
 
+def test_list_status_filter_pages_with_cursor(lab: Lab) -> None:
+    """A status filter pages through that status only, oldest first, quantity combined."""
+    posted = [lab.post_request()["id"] for _ in range(6)]
+    for rid in posted[1::2]:
+        assert lab.claim(rid).status_code == 200
+    pending, cursor, pages = [], None, 0
+    while True:
+        query: dict[str, Any] = {"status": "pending", "quantity": "conductivity", "limit": 2}
+        if cursor:
+            query["cursor"] = cursor
+        page = lab.reader.get("/requests", params=query).json()
+        pending += [i["id"] for i in page["items"]]
+        assert {i["status"] for i in page["items"]} <= {"pending"}
+        cursor, pages = page["next_cursor"], pages + 1
+        if cursor is None or pages > 5:
+            break
+    assert pending == posted[0::2]
+    reserved = lab.reader.get("/requests", params={"status": "reserved", "limit": 2}).json()
+    assert [i["id"] for i in reserved["items"]] == posted[1:4:2]
+    rest = lab.reader.get(
+        "/requests", params={"status": "reserved", "cursor": reserved["next_cursor"]}
+    ).json()
+    assert [i["id"] for i in rest["items"]] == posted[5:6]
+    none = lab.reader.get("/requests", params={"status": "pending", "quantity": "viscosity"})
+    assert none.json()["items"] == []
+
+
 # ---------------------------------------------------------------------- one, history, results
 
 

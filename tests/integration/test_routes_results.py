@@ -193,6 +193,14 @@ def test_list_and_get_results(lab: Lab, expect_error: ErrorCheck) -> None:
     ).json()
     assert [i["id"] for i in page2["items"]] == [ru["id"], rgone["id"]]
     assert page2["next_cursor"] is None
+    # a status filter pages with the cursor too
+    page1 = lab.reader.get("/results", params={"limit": 2, "status": "original"}).json()
+    assert [i["id"] for i in page1["items"]] == [ra["id"], rb["id"]]
+    page2 = lab.reader.get(
+        "/results", params={"limit": 2, "status": "original", "cursor": page1["next_cursor"]}
+    ).json()
+    assert [i["id"] for i in page2["items"]] == [ru["id"]]
+    assert page2["next_cursor"] is None
 
     # /requests/{id}/results hides deleted results the same way
     url = f"/requests/{rgone['request_id']}/results"

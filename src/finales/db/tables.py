@@ -156,6 +156,9 @@ request_state = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_request_state_status_q", "status", "quantity", "request_seq"),
+    # Listings filtered by status read their page in seq order from here, and the hand-out
+    # walks pending requests: cost follows the page and the live queue, not the history.
+    sa.Index("ix_request_state_status_seq", "status", "request_seq"),
     sa.Index("ix_request_state_lease", "status", "lease_expires_at"),
 )
 

@@ -144,11 +144,14 @@ def list_requests(
     cursor: str | None = None,
     limit: int = 100,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    q = request_select().where(t.requests.c.seq > decode_cursor(cursor))
+    # With a status filter, page on request_state's seq: SQLite then reads the page in order
+    # from the (status, request_seq) index instead of sorting every request of that status.
+    key = t.request_state.c.request_seq if status else t.requests.c.seq
+    q = request_select().where(key > decode_cursor(cursor))
     if status:
         q = q.where(t.request_state.c.status == status)
     if quantity:
-        q = q.where(t.requests.c.quantity == quantity)
+        q = q.where(t.request_state.c.quantity == quantity)  # the projection's copy: indexed
     if method:
         q = q.where(
             sa.exists().where(
@@ -164,7 +167,7 @@ def list_requests(
         q = q.where(t.requests.c.parent_request_id == parent_request_id)
     if since:
         q = q.where(t.requests.c.created_at >= since)
-    rows = session.execute(q.order_by(t.requests.c.seq).limit(limit + 1)).all()
+    rows = session.execute(q.order_by(key).limit(limit + 1)).all()
     items, next_cursor = page([dict(r._mapping) for r in rows], limit, lambda r: r["seq"])
     return items, next_cursor
 
@@ -450,12 +453,15 @@ def work(
             rs.c.lease_expires_at <= now,
         ),
     )
-    pair_match = sa.or_(*[sa.and_(rs.c.quantity == q, rm.c.method == m) for q, m in pairs])
-    candidates = (
-        sa.select(rs.c.request_seq)
-        .join(rm, rm.c.request_seq == rs.c.request_seq)
-        .where(claimable, pair_match)
-        .distinct()
+    # Driven by request_state's status indexes: the scan follows the live queue of the
+    # offered quantities, never the history (joining request_methods first would walk every
+    # request ever made with the method).
+    pair_match = sa.exists().where(
+        rm.c.request_seq == rs.c.request_seq,
+        sa.or_(*[sa.and_(rs.c.quantity == q, rm.c.method == m) for q, m in pairs]),
+    )
+    candidates = sa.select(rs.c.request_seq).where(
+        claimable, rs.c.quantity.in_(sorted({q for q, _ in pairs})), pair_match
     )
     found: list[dict[str, Any]] = []
     after, scanned = 0, 0

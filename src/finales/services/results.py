@@ -377,7 +377,9 @@ def list_results(
     cursor: str | None = None,
     limit: int = 100,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    q = result_select().where(t.results.c.seq > decode_cursor(cursor))
+    # With a status filter, page on result_state's seq (read in order from its status index).
+    key = t.result_state.c.result_seq if status else t.results.c.seq
+    q = result_select().where(key > decode_cursor(cursor))
     if request_id:
         q = q.where(t.requests.c.id == request_id)
     if quantity:
@@ -392,7 +394,7 @@ def list_results(
         q = q.where(t.result_state.c.status != ResultStatus.DELETED.value)
     if since:
         q = q.where(t.results.c.created_at >= since)
-    rows = session.execute(q.order_by(t.results.c.seq).limit(limit + 1)).all()
+    rows = session.execute(q.order_by(key).limit(limit + 1)).all()
     return page([dict(r._mapping) for r in rows], limit, lambda r: r["seq"])
 
 
