@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from finales.domain.principals import Principal
 from finales.domain.statuses import RequestStatus, ResultStatus
-from finales.errors import BadRequest, Forbidden, NotFound, invalid
+from finales.errors import BadRequest, Forbidden, NotFound, Unauthorized, invalid
 from finales.server.compat import models, templates
 from finales.server.deps import CurrentPrincipal, StateDep, create
 from finales.server.routes.export import sqlite_snapshot
@@ -424,12 +424,14 @@ def list_tenants(st: StateDep, _p: CurrentPrincipal):
 
 
 def _check_dump_key(st: StateDep, given: str | None) -> None:
+    if not given:  # no credential at all: 401 like every other route, enabled or not
+        raise Unauthorized("missing access key: send it in the X-Access-Key header")
     expected = st.settings.dump_key
     if expected is None or not expected.get_secret_value():
         raise NotFound(
             "the database dump is disabled on this server (set FINALES_DUMP_KEY); " + EXPORT_HINT
         )
-    if not given or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
         raise Forbidden("wrong access key")
 
 
