@@ -73,6 +73,18 @@ class Cluster:
     urls: list[str]
     admin: str
     robot: str
+    pids: list[int]
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server processes have used so far (Linux /proc; else NaN)."""
+        total = 0.0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return float("nan")
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
 
 def _pg_url(base: str, dbname: str) -> str:
@@ -127,7 +139,7 @@ def cluster(database_url: str, servers: int) -> Iterator[Cluster]:
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
             broker_load.wait_up(url + "/healthz", timeout_s=60)
-        yield Cluster(urls=urls, admin=admin, robot=robot)
+        yield Cluster(urls=urls, admin=admin, robot=robot, pids=[p.pid for p in procs])
     finally:
         for proc in procs:
             proc.terminate()
@@ -179,6 +191,7 @@ def _worker(args: dict[str, Any], threads: int, out: Any) -> None:
 def measure(c: Cluster, mode: str, clients: int, seconds: float) -> dict[str, Any]:
     per_server = [len(range(i, clients, len(c.urls))) for i in range(len(c.urls))]
     queue: Any = mp.Queue()
+    cpu_before = c.cpu_s()
     procs = []
     for url, count in zip(c.urls, per_server, strict=True):
         args = {"url": url, "mode": mode, "seconds": seconds, "admin": c.admin, "robot": c.robot}
@@ -196,6 +209,7 @@ def measure(c: Cluster, mode: str, clients: int, seconds: float) -> dict[str, An
         errors += err
     for p in procs:
         p.join()
+    server_cpu_s = c.cpu_s() - cpu_before
     lat.sort()
 
     def pct(q: float) -> float:
@@ -211,6 +225,9 @@ def measure(c: Cluster, mode: str, clients: int, seconds: float) -> dict[str, An
         "p50_ms": pct(0.5),
         "p95_ms": pct(0.95),
         "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"),
+        # Server CPU per cycle, all server processes together: what a core buys, whatever
+        # else the machine is doing at the time.
+        "server_cpu_ms_per_cycle": server_cpu_s * 1000 / len(lat) if lat else float("nan"),
     }
 
 
@@ -265,14 +282,15 @@ def main() -> None:
         f"{load_before[0]:.1f}, after: {os.getloadavg()[0]:.1f}"
     )
     print(
-        "| servers | mode | clients | cycles/s | p50 ms | p95 ms | errors | claims "
-        "| double claims | requests with >1 result |"
+        "| servers | mode | clients | cycles/s | p50 ms | p95 ms | errors | server CPU ms/cycle "
+        "| claims | double claims | requests with >1 result |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['servers']} | {r['mode']} | {r['clients']} | {r['cycles_per_s']:.1f} | "
-            f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['errors']} | {r['claims']} | "
+            f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['errors']} | "
+            f"{r['server_cpu_ms_per_cycle']:.1f} | {r['claims']} | "
             f"{r['double_claims']} | {r['multi_result_requests']} |"
         )
     if opts.json:
