@@ -38,6 +38,13 @@ LISTEN_APPLICATION = "finales-listen"
 NOTIFY_APPLICATION = "finales-notify"
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 15.0
+LIBPQ_DEFAULTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 log = logging.getLogger("finales.server.pg_notify")
 
@@ -48,6 +55,9 @@ class PgWakeups:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         _args, kwargs = db.engine.dialect.create_connect_args(db.engine.url)
         kwargs.pop("context", None)  # the engine's (sync) adapters; the defaults do here
+        # An idle LISTEN connection notices a silently dropped network only by keepalives.
+        for key, value in LIBPQ_DEFAULTS.items():
+            kwargs.setdefault(key, value)
         self._connect_kwargs: dict[str, Any] = kwargs
         self._notifier = notifier
         self.token = uuid.uuid4().hex  # tells our own notifications from the others'
@@ -67,7 +77,7 @@ class PgWakeups:
             while True:
                 try:
                     await self._connected_period()
-                except (psycopg.Error, OSError) as exc:
+                except Exception as exc:  # any failure of this optional link: retry
                     if self.connected:
                         backoff_s = RECONNECT_MIN_S  # it was up: a fresh outage
                     self.connected = False
@@ -76,6 +86,8 @@ class PgWakeups:
                             "PostgreSQL notification link lost (%s); reconnecting, long-polls "
                             "fall back to their periodic re-check meanwhile",
                             type(exc).__name__,
+                            # a database error says enough; anything else needs its trace
+                            exc_info=not isinstance(exc, (psycopg.Error, OSError)),
                         )
                         self._outage_logged = True
                     await asyncio.sleep(backoff_s)
@@ -112,9 +124,8 @@ class PgWakeups:
             raise psycopg.OperationalError("the notification stream ended")
 
     async def _connect(self, application_name: str) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(
-            autocommit=True, application_name=application_name, **self._connect_kwargs
-        )
+        kwargs = {**self._connect_kwargs, "application_name": application_name}
+        return await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
 
     async def _receive(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async for note in conn.notifies():
