@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from finales.domain.principals import Role
 from finales.domain.statuses import RequestStatus, ResultStatus
@@ -14,6 +15,20 @@ from finales.domain.statuses import RequestStatus, ResultStatus
 T = TypeVar("T")
 
 NAME = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\- ]+$")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _not_a_timestamp(value: Any) -> Any:
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(
+            "an ISO 8601 date-time is needed (e.g. 2024-05-01T12:00:00Z), not a number"
+        )
+    return value
+
+
+# A date-time from a client (e.g. ``?since=``): ISO 8601 with a UTC offset. Pydantic alone would
+# take a number as a Unix time and a naive date-time as it is, which no UTC column can compare.
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_timestamp)]
 
 
 class Strict(BaseModel):
@@ -139,7 +154,9 @@ class WorkItem(Request):
 
 
 class Claim(Strict):
-    lease_seconds: float | None = Field(default=None, description="default: server setting")
+    lease_seconds: float | None = Field(
+        default=None, gt=0, description="default and maximum: server settings"
+    )
 
 
 class StatusChange(Strict):
@@ -184,3 +201,19 @@ class Result(BaseModel):
     supersedes: str | None
     superseded_by: str | None
     created_at: datetime
+
+
+class ErrorItem(BaseModel):
+    pointer: str = Field(description="JSON pointer of the offending field ('' for the whole)")
+    message: str
+    in_: str | None = Field(
+        default=None, alias="in", description="body, query, path or header (validation errors)"
+    )
+
+
+class Error(BaseModel):
+    """The body of every error response."""
+
+    detail: str = Field(description="what went wrong, naming the field")
+    code: str = Field(description="stable machine-readable code, e.g. not_found, invalid_payload")
+    errors: list[ErrorItem] = Field(default_factory=list, description="one item per field")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -57,6 +57,29 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+class PasswordForm:
+    """The OAuth2 password form, declared as the server reads it (FastAPI's
+    ``OAuth2PasswordRequestForm`` declares fields that a form cannot carry: an empty field
+    counts as missing, and there is no null): a non-empty name and password, and the optional
+    OAuth2 fields as strings."""
+
+    def __init__(
+        self,
+        username: Annotated[str, Form(min_length=1)],
+        password: Annotated[str, Form(min_length=1, json_schema_extra={"format": "password"})],
+        grant_type: Annotated[str, Form(pattern="^password$")] = "password",
+        scope: Annotated[str, Form()] = "",
+        client_id: Annotated[str, Form()] = "",
+        client_secret: Annotated[str, Form(json_schema_extra={"format": "password"})] = "",
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.grant_type = grant_type
+        self.scopes = scope.split()
+        self.client_id = client_id or None
+        self.client_secret = client_secret or None
 
 
 def dump(model: type[BaseModel], obj: Any) -> Any:

@@ -10,10 +10,28 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from finales import schemas
 from finales.errors import FinalesError, Unavailable, pointer
 
 log = logging.getLogger("finales.server")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+# Every error any route can answer, all in the one body shape (``schemas.Error``).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.Error, "description": description}
+    for status, description in (
+        (400, "Bad request (e.g. a malformed header)"),
+        (401, "No or bad credentials"),
+        (403, "The role or ownership does not allow this"),
+        (404, "Unknown id"),
+        (409, "State conflict: lost race, lost lease, terminal status, key reuse"),
+        (413, "Body too large"),
+        (422, "Invalid field, named by JSON pointer"),
+        (503, "Database busy or unreachable; retry"),
+    )
+}
 
 
 def _finales_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -42,13 +60,31 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return JSONResponse(
         {"detail": exc.detail, "code": f"http_{exc.status_code}"},
         status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the path is served with (the router's 405 names only the methods of the
+    first route whose path matched). A path the OpenAPI document names literally advertises
+    its documented methods, not those of a templated route that happens to match it too
+    (``/results/post_unsolicited_result`` is no result id)."""
+    routed = []
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            routed.append(method)
+    documented = request.app.openapi()["paths"].get(request.url.path, {})
+    literal = [m for m in routed if m.lower() in documented]
+    return literal or routed
 
 
 def _db_unavailable(_request: Request, exc: Exception) -> JSONResponse:
@@ -63,6 +99,9 @@ def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    """Render every error as ``{detail, code, errors?}`` and declare those responses in the
+    OpenAPI document of every route; call it before the routers are included."""
+    app.router.responses.update(ERROR_RESPONSES)
     app.add_exception_handler(FinalesError, _finales_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -8,14 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
-from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.orm import Session
 
 from finales.domain.principals import Principal
 from finales.domain.statuses import RequestStatus, ResultStatus
 from finales.errors import BadRequest, Forbidden, NotFound, Unauthorized, invalid
 from finales.server.compat import models, templates
-from finales.server.deps import CurrentPrincipal, StateDep, create
+from finales.server.deps import CurrentPrincipal, PasswordForm, StateDep, create
 from finales.server.routes.export import sqlite_snapshot
 from finales.services import auth, capabilities, tenants
 from finales.services import requests as request_svc
@@ -26,6 +25,13 @@ from finales.services.tenants import check_tenant_exists
 router = APIRouter(tags=["finales2"])
 PAGE = 500
 EXPORT_HINT = "use GET /api/v1/export/snapshot (archiver or admin role)"
+# The statuses update_status can set, documented as enums (the handlers say why not others).
+REQUEST_TARGETS = [
+    RequestStatus.PENDING.value,
+    RequestStatus.RESERVED.value,
+    RequestStatus.RETRACTED.value,
+]
+RESULT_TARGETS = [ResultStatus.AMENDED.value, ResultStatus.DELETED.value]
 
 
 def route(path: str, method: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -97,7 +103,7 @@ def _acting_as(s: Session, principal: Principal, tenant_uuid: str) -> str | None
 
 
 @route("/user_management/authenticate", "POST", response_model=models.Token)
-def authenticate(st: StateDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]):
+def authenticate(st: StateDep, form: Annotated[PasswordForm, Depends()]):
     """FINALES 2 form login; unknown users and wrong passwords both answer 401."""
     with st.db.read() as s:
         principal = auth.authenticate_password(s, form.username, form.password)
@@ -169,7 +175,7 @@ def update_request_status(
     st: StateDep,
     principal: CurrentPrincipal,
     request_id: str,
-    new_status: str,
+    new_status: Annotated[str, Query(json_schema_extra={"enum": REQUEST_TARGETS})],
     request_id_query: Annotated[str | None, Query(alias="request_id")] = None,
     status_change_message: str = "",
 ):
@@ -306,7 +312,7 @@ def update_result_status(
     st: StateDep,
     principal: CurrentPrincipal,
     result_id: str,
-    new_status: str,
+    new_status: Annotated[str, Query(json_schema_extra={"enum": RESULT_TARGETS})],
     result_id_query: Annotated[str | None, Query(alias="result_id")] = None,
     status_change_message: str = "",
 ):
@@ -443,10 +449,14 @@ def _dump(st: StateDep, background: BackgroundTasks) -> FileResponse:
     )
 
 
+DUMP_RESPONSE = {
+    "description": "a consistent SQLite snapshot",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
 @router.get(
-    "/database_dump/{access_key}",
-    response_class=FileResponse,
-    responses={200: {"description": "a consistent SQLite snapshot"}},
+    "/database_dump/{access_key}", response_class=FileResponse, responses={200: DUMP_RESPONSE}
 )
 def database_dump(st: StateDep, background: BackgroundTasks, access_key: str):
     """A consistent snapshot of the SQLite database (online backup), without secrets."""
@@ -454,7 +464,7 @@ def database_dump(st: StateDep, background: BackgroundTasks, access_key: str):
     return _dump(st, background)
 
 
-@route("/database_dump/", "GET", response_class=FileResponse)
+@route("/database_dump/", "GET", response_class=FileResponse, responses={200: DUMP_RESPONSE})
 def database_dump_header(
     st: StateDep, background: BackgroundTasks, x_access_key: Annotated[str | None, Header()] = None
 ):

@@ -7,18 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import OAuth2PasswordRequestForm
 
 from finales import schemas
 from finales.domain.principals import Role
-from finales.server.deps import CurrentPrincipal, StateDep, create, dump
+from finales.server.deps import CurrentPrincipal, PasswordForm, StateDep, create, dump
 from finales.services import auth
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post("/auth/token", response_model=schemas.Token)
-def login(st: StateDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> schemas.Token:
+def login(st: StateDep, form: Annotated[PasswordForm, Depends()]) -> schemas.Token:
     """Exchange a name and password (OAuth2 password form) for a bearer token."""
     with st.db.read() as s:
         principal = auth.authenticate_password(s, form.username, form.password)

@@ -19,7 +19,16 @@ from finales.services import export
 router = APIRouter(tags=["export"])
 
 
-@router.get("/export/snapshot", responses={200: {"description": "JSON bundle or SQLite file"}})
+SNAPSHOT_CONTENT = {
+    "application/json": {"schema": {"type": "object"}},
+    "application/vnd.sqlite3": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+@router.get(
+    "/export/snapshot",
+    responses={200: {"description": "JSON bundle or SQLite file", "content": SNAPSHOT_CONTENT}},
+)
 def snapshot(
     st: StateDep,
     principal: CurrentPrincipal,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -50,7 +49,9 @@ def list_requests(
     tenant: str | None = Query(default=None, description="requesting tenant id"),
     reserved_by: str | None = Query(default=None, description="reserving tenant id"),
     parent: str | None = Query(default=None, description="parent request id"),
-    since: datetime | None = Query(default=None, description="created at or after (ISO 8601)"),
+    since: schemas.IsoDatetime | None = Query(
+        default=None, description="created at or after (ISO 8601 with a UTC offset)"
+    ),
     cursor: str | None = None,
     limit: int = Query(default=100, ge=1, le=500),
 ):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -42,7 +40,9 @@ def list_results(
     tenant: str | None = Query(default=None, description="posting tenant id"),
     status: schemas.ResultStatus | None = None,
     include_deleted: bool = False,
-    since: datetime | None = None,
+    since: schemas.IsoDatetime | None = Query(
+        default=None, description="created at or after (ISO 8601 with a UTC offset)"
+    ),
     cursor: str | None = None,
     limit: int = Query(default=100, ge=1, le=500),
 ):
