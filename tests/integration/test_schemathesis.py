@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,25 +43,55 @@ PASSWORDS = {"admin": "admin-password", "robot-bot": "robot-password"}
 SUITE_RUN = ("--max-examples", "25", "--seed", "20240611", "--phases", "examples,coverage,fuzzing")
 
 
+FUZZ_SETTINGS: dict[str, Any] = {
+    "lease_sweep_s": 0.2,
+    "long_poll_recheck_s": 0.1,
+    "long_poll_max_s": 0.3,  # the fuzzer asks for wait= values up to the maximum
+    "dump_key": DUMP_KEY,
+}
+
+
+class StatusCounter:
+    """Pure ASGI middleware counting the responses by status: the server's own tally of 5xx,
+    independent of what the fuzzer makes of them."""
+
+    def __init__(self, app: Any, counts: Counter[int]) -> None:
+        self.app = app
+        self.counts = counts
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def counting_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                self.counts[message["status"]] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting_send if scope["type"] == "http" else send)
+
+
+class FuzzBroker(LocalBroker):
+    """A broker set up for fuzzing; ``statuses`` counts its responses by status."""
+
+    def __init__(self, home: Path, *, database_url: str | None = None, **settings: Any) -> None:
+        super().__init__(home, database_url=database_url, **FUZZ_SETTINGS, **settings)
+        self.statuses: Counter[int] = Counter()
+        self.app.add_middleware(StatusCounter, counts=self.statuses)
+
+    def operations(self) -> int:
+        """How many operations its OpenAPI document describes."""
+        methods = {"get", "put", "post", "delete", "patch", "head", "options"}
+        return sum(len(methods & set(ops)) for ops in self.app.openapi()["paths"].values())
+
+
 @pytest.fixture
-def broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBroker]:
-    """The conftest broker, with the dump route enabled and long-polls kept short (the fuzzer
-    asks for ``wait=`` values up to the maximum)."""
+def broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[FuzzBroker]:
+    """The conftest broker, set up for fuzzing (this module's tests use it through ``lab``)."""
     home = tmp_path / "home"
     url = None if database_url.startswith("sqlite") else database_url
     if url is None:
         home.mkdir()
         shutil.copy(database_url.removeprefix("sqlite:///"), home / "finales.db")
-    with LocalBroker(home, database_url=url, clock=clock, **FUZZ_SETTINGS) as b:
+    with FuzzBroker(home, database_url=url, clock=clock) as b:
         yield b
-
-
-FUZZ_SETTINGS: dict[str, Any] = {
-    "lease_sweep_s": 0.2,
-    "long_poll_recheck_s": 0.1,
-    "long_poll_max_s": 0.3,
-    "dump_key": DUMP_KEY,
-}
 
 
 def populate(broker: LocalBroker) -> dict[str, Any]:
@@ -199,11 +230,27 @@ def run_schemathesis(
     return proc, json.loads(report.read_text()) if report.exists() else {}
 
 
-def test_every_operation_passes_every_check(broker: LocalBroker, tmp_path: Path) -> None:
+def summary(report: dict[str, Any], statuses: Counter[int]) -> dict[str, Any]:
+    """The figures of a run: operations, test cases, responses by status, 5xx."""
+    return {
+        "operations_tested": report.get("operations", {}).get("tested"),
+        "test_cases": report.get("test_cases", {}).get("generated"),
+        "failures": len(report.get("failures", [])),
+        "responses": sum(statuses.values()),
+        "by_status": dict(sorted(statuses.items())),
+        "server_errors": sum(n for status, n in statuses.items() if status >= 500),
+        "running_time_s": round(report.get("running_time", 0.0), 1),
+    }
+
+
+def test_every_operation_passes_every_check(broker: FuzzBroker, tmp_path: Path) -> None:
     target = populate(broker)
     proc, report = run_schemathesis(broker.url, target, tmp_path, *SUITE_RUN)
+    figures = summary(report, broker.statuses)
+    print(f"\nschemathesis: {json.dumps(figures)}")
     assert proc.returncode == 0, proc.stdout[-25_000:] + proc.stderr[-5_000:]
-    print(json.dumps(report)[:3000])
+    assert figures["server_errors"] == 0, figures
+    assert figures["operations_tested"] == broker.operations(), figures
 
 
 # ------------------------------------------------------------------ regressions found by fuzzing
@@ -234,3 +281,14 @@ def test_method_not_allowed_lists_every_method_of_the_path(lab: Lab) -> None:
     # A literal path advertises its own methods, not those of a templated one matching it too.
     r = httpx.options(lab.broker.url + "/results/post_unsolicited_result")
     assert (r.status_code, r.headers["allow"]) == (405, "POST")
+
+
+def test_a_lease_length_is_a_number_not_a_boolean(lab: Lab, expect_error: ErrorCheck) -> None:
+    """``{"lease_seconds": true}`` was read as a 1-second lease; a string as a number."""
+    req = lab.post_request()
+    for lease in (True, "60"):
+        r = lab.a.post(f"/requests/{req['id']}/claim", json={"lease_seconds": lease})
+        expect_error(r, 422, code="invalid_payload", pointer="/lease_seconds")
+    assert lab.claim(req["id"], "a", lease=60).status_code == 200
+    r = lab.a.post(f"/requests/{req['id']}/heartbeat", json={"lease_seconds": True})
+    expect_error(r, 422, code="invalid_payload", pointer="/lease_seconds")

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat
 
 from finales.domain.principals import Role
 from finales.domain.statuses import RequestStatus, ResultStatus
@@ -154,7 +154,8 @@ class WorkItem(Request):
 
 
 class Claim(Strict):
-    lease_seconds: float | None = Field(
+    # Strict: a JSON true is no lease length (lax pydantic would read it as 1 s).
+    lease_seconds: StrictFloat | None = Field(
         default=None, gt=0, description="default and maximum: server settings"
     )
 
