@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from finales.lab import physics, stocks
@@ -39,6 +40,18 @@ RUN_FAILURE_P = 0.02  # all three fail
 VIALS = 8
 MAX_VOLUME_ML = 10.0
 LOCATION = "ASAB, simulated laboratory"
+
+
+@dataclass(frozen=True)
+class ConductivitySample:
+    """One conductivity measurement: the composition actually mixed, the cell temperature (K),
+    the lab time it takes (s), the repeat values (S/m) and their ``meta`` block."""
+
+    actual: Composition
+    temperature: float
+    duration_s: float
+    values: list[float]
+    meta: dict[str, Any]
 
 
 class NoFreeVial(RuntimeError):
@@ -90,16 +103,13 @@ class ASAB(SimulatedTenant):
     # ------------------------------------------------------------------ handlers
 
     def measure_conductivity(self, request: Any, ctx: Any) -> dict[str, Any]:
-        rng = self.rng(request.id)
-        actual, rating = self._mix(ctx.parameters["formulation"], rng)
-        temperature = CELL_TEMPERATURE_K + rng.gauss(0, 0.05)
-        self.clock.sleep(60 * rng.uniform(*SAMPLE_MINUTES), ctx.stopping)
-        truth = physics.conductivity(actual, temperature)
-        values, meta = self._repeats(truth, rating, rng)
-        ctx.log.info("measured %d conductivity values", len(values))
+        sample = self.conductivity_sample(ctx.parameters["formulation"], self.rng(request.id))
+        self.clock.sleep(sample.duration_s, ctx.stopping)
+        ctx.log.info("measured %d conductivity values", len(sample.values))
+        block = {"values": sample.values, "meta": sample.meta}
         return {
-            "run_info": run_info(actual, f"asab-{request.id}", "ASAB sample"),
-            "conductivity": {"values": values, "meta": meta, "temperature": round(temperature, 3)},
+            "run_info": run_info(sample.actual, f"asab-{request.id}", "ASAB sample"),
+            "conductivity": {**block, "temperature": round(sample.temperature, 3)},
         }
 
     def measure_density(self, request: Any, ctx: Any) -> dict[str, Any]:
@@ -163,6 +173,18 @@ class ASAB(SimulatedTenant):
             return sum(holder is None for holder in self._vials)
 
     # ------------------------------------------------------------------ simulation
+
+    @classmethod
+    def conductivity_sample(cls, formulation: Any, rng: random.Random) -> ConductivitySample:
+        """One conductivity measurement of a requested formulation, without the waiting:
+        what the handler reports, drawn from ``rng`` in the handler's order (so that an
+        in-process benchmark sees exactly what a served request would)."""
+        actual, rating = cls._mix(formulation, rng)
+        temperature = CELL_TEMPERATURE_K + rng.gauss(0, 0.05)
+        duration_s = 60 * rng.uniform(*SAMPLE_MINUTES)
+        truth = physics.conductivity(actual, temperature)
+        values, meta = cls._repeats(truth, rating, rng)
+        return ConductivitySample(actual, temperature, duration_s, values, meta)
 
     @staticmethod
     def _mix(formulation: Any, rng: random.Random) -> tuple[Composition, int]:

@@ -12,6 +12,8 @@ Run it with ``finales tenant run finales.lab.molecular_dynamics:tenant``.
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import dataclass
 from typing import Any
 
 from finales.lab import physics
@@ -65,23 +67,42 @@ class MolecularDynamics(SimulatedTenant):
         self.tenant.serves("conductivity", "molecular_dynamics", limitations=limits)(self.simulate)
 
     def simulate(self, request: Any, ctx: Any) -> dict[str, Any]:
-        rng = self.rng(request.id)
         p = ctx.parameters
         temperature = p.get("temperature") or ROOM_TEMPERATURE_K
-        counts = molecule_counts(Composition.from_formulation(p["formulation"]))
-        simulated = Composition.of(counts["EC"], counts["EMC"], counts["LiPF6"])
-        self.clock.sleep(3600 * rng.uniform(*JOB_HOURS), ctx.stopping)
-        sigma = rng.uniform(*NOISE)
-        kappa = physics.conductivity(simulated, temperature) * bias(simulated, temperature)
-        kappa = max(0.0, kappa * (1 + rng.gauss(0, sigma)))
-        rho = physics.density(simulated, temperature) * (1 + rng.gauss(0, 0.01))
-        meta = {"success": True, "rating": RATING}
+        run = simulation(p["formulation"], temperature, self.rng(request.id))
+        self.clock.sleep(run.duration_s, ctx.stopping)
+        block = {"meta": {"success": True, "rating": RATING}, "temperature": temperature}
         return {
-            "run_info": run_info(simulated, f"md-{request.id}", "MD cell"),
-            "conductivity": {"values": [round(kappa, 6)], "meta": meta, "temperature": temperature},
-            "density": {"values": [round(rho, 5)], "meta": meta, "temperature": temperature},
-            "number_molecules_per_component": counts,
+            "run_info": run_info(run.simulated, f"md-{request.id}", "MD cell"),
+            "conductivity": {"values": [round(run.conductivity, 6)], **block},
+            "density": {"values": [round(run.density, 5)], **block},
+            "number_molecules_per_component": run.counts,
         }
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One MD run: the cell simulated (whole molecules), its lab time (s), the conductivity
+    (S/m) and density (g/mL) it yields."""
+
+    simulated: Composition
+    counts: dict[str, int]
+    duration_s: float
+    conductivity: float
+    density: float
+
+
+def simulation(formulation: Any, temperature_k: float, rng: random.Random) -> Simulation:
+    """One MD run of a requested formulation, without the waiting: what the tenant reports,
+    drawn from ``rng`` in the handler's order (in-process benchmarks use it)."""
+    counts = molecule_counts(Composition.from_formulation(formulation))
+    simulated = Composition.of(counts["EC"], counts["EMC"], counts["LiPF6"])
+    duration_s = 3600 * rng.uniform(*JOB_HOURS)
+    sigma = rng.uniform(*NOISE)
+    kappa = physics.conductivity(simulated, temperature_k) * bias(simulated, temperature_k)
+    kappa = max(0.0, kappa * (1 + rng.gauss(0, sigma)))
+    rho = physics.density(simulated, temperature_k) * (1 + rng.gauss(0, 0.01))
+    return Simulation(simulated, counts, duration_s, kappa, rho)
 
 
 tenant = MolecularDynamics(seed=env_seed()).tenant

@@ -160,61 +160,16 @@ class Optimizer:
         return StepOutcome(posted, len(state.outstanding) + len(posted), False, "", state.best)
 
     def propose(self, state: State, n: int) -> list[tuple[float, float]]:
-        """``n`` compositions (x_EC, x_LiPF6): EI maxima, one after the other (kriging believer)."""
-        cfg = self.config
-        rng = np.random.default_rng([cfg.seed, state.posted])
-        cands = chemistry.candidates(
-            rng, n=cfg.n_candidates, temperature=cfg.temperature, limitations=self.limitations()
-        )
-        if not cands:
-            log.warning("no composition inside the served limitations; nothing to propose")
-            return []
-        pts = np.array(cands)
-        x_cand = chemistry.features(pts[:, 0], pts[:, 1], cfg.temperature)
-        model = self.fit(state)
-        n_ref = sum(o.source == cfg.reference for o in state.observations)
-        if model is None or (not model.sources and n_ref < cfg.n_initial):
-            idx = rng.choice(len(pts), size=min(n, len(pts)), replace=False)
-            return [(float(pts[i, 0]), float(pts[i, 1])) for i in idx]
-        pending = [_composition(r.parameters, cfg) for r in state.outstanding]
-        pending_x = [chemistry.features(p[0], p[1], cfg.temperature)[0] for p in pending if p]
-        chosen: list[tuple[float, float]] = []
-        for _ in range(n):
-            believer = model.with_pending(np.array(pending_x)) if pending_x else model
-            mean, std = believer.predict(x_cand)
-            ref = [o.value for o in state.observations if o.source == cfg.reference]
-            best = max(ref) if ref else float(np.max(mean))
-            spread = float(np.std(ref)) if len(ref) > 1 else float(np.std(mean)) or 1.0
-            ei = expected_improvement(mean, std, best, xi=cfg.xi * spread)
-            # Never ask twice for (nearly) the same composition, even where the believer
-            # cannot help (no reference data yet).
-            for p in pending_x:
-                ei[np.linalg.norm(x_cand - p, axis=1) < MIN_SPACING] = -np.inf
-            i = int(np.argmax(ei))
-            chosen.append((float(pts[i, 0]), float(pts[i, 1])))
-            pending_x.append(x_cand[i])
+        """``n`` compositions (x_EC, x_LiPF6) inside the served limitations: :func:`propose`."""
+        chosen, model = propose(self.config, state, n, limitations=self.limitations())
+        if model is not None:
+            self.model = model
         return chosen
 
     def fit(self, state: State) -> MultiFidelityModel | None:
-        cfg = self.config
-        groups: dict[Pair, list[Observation]] = {}
-        for obs in state.observations:
-            groups.setdefault(obs.source, []).append(obs)
-
-        def arrays(items: list[Observation]) -> tuple[np.ndarray, np.ndarray]:
-            x = chemistry.features(
-                np.array([o.x_ec for o in items]),
-                np.array([o.x_li for o in items]),
-                np.array([o.temperature for o in items]),
-            )
-            return x, np.array([o.value for o in items])
-
-        ref = groups.pop(cfg.reference, [])
-        x_ref, y_ref = arrays(ref) if ref else (np.empty((0, 3)), np.empty(0))
-        aux = {f"{p.quantity}/{p.method}": arrays(items) for p, items in groups.items()}
-        model = MultiFidelityModel(seed=cfg.seed).fit(x_ref, y_ref, aux)
-        self.model = model
-        return model if model.fitted else None
+        """The surrogate on the state's observations; None while it has nothing to learn from."""
+        self.model = fit_model(self.config, state.observations)
+        return self.model if self.model.fitted else None
 
     def run(self, *, max_steps: int | None = None) -> StepOutcome:
         """Step until done; between steps wait for a result of the oldest outstanding request."""
@@ -238,6 +193,75 @@ class Optimizer:
             )
         except FinalesError:  # WaitTimeout, RequestRetracted: the next step re-reads anyway
             pass
+
+
+# -- the proposal step as pure functions (no broker): the optimiser and benchmarks share them
+
+
+def fit_model(config: OptimizerConfig, observations: list[Observation]) -> MultiFidelityModel:
+    """The multi-fidelity surrogate on ``observations`` (reference + auxiliary sources)."""
+    groups: dict[Pair, list[Observation]] = {}
+    for obs in observations:
+        groups.setdefault(obs.source, []).append(obs)
+
+    def arrays(items: list[Observation]) -> tuple[np.ndarray, np.ndarray]:
+        x = chemistry.features(
+            np.array([o.x_ec for o in items]),
+            np.array([o.x_li for o in items]),
+            np.array([o.temperature for o in items]),
+        )
+        return x, np.array([o.value for o in items])
+
+    ref = groups.pop(config.reference, [])
+    x_ref, y_ref = arrays(ref) if ref else (np.empty((0, 3)), np.empty(0))
+    aux = {f"{p.quantity}/{p.method}": arrays(items) for p, items in groups.items()}
+    return MultiFidelityModel(seed=config.seed).fit(x_ref, y_ref, aux)
+
+
+def propose(
+    config: OptimizerConfig, state: State, n: int, *, limitations: list[Any]
+) -> tuple[list[tuple[float, float]], MultiFidelityModel | None]:
+    """``n`` compositions (x_EC, x_LiPF6) to measure next, and the model they came from.
+
+    Candidates are sampled inside ``limitations`` (those of the offers serving the requested
+    methods); the first ``n_initial`` picks are random while there is no auxiliary data, then
+    EI maxima, one after the other (kriging believer over ``state.outstanding`` and the picks
+    so far). Deterministic for a given ``config.seed`` and ``state.posted``.
+    """
+    cfg = config
+    rng = np.random.default_rng([cfg.seed, state.posted])
+    cands = chemistry.candidates(
+        rng, n=cfg.n_candidates, temperature=cfg.temperature, limitations=limitations
+    )
+    if not cands:
+        log.warning("no composition inside the served limitations; nothing to propose")
+        return [], None
+    pts = np.array(cands)
+    x_cand = chemistry.features(pts[:, 0], pts[:, 1], cfg.temperature)
+    fitted = fit_model(cfg, state.observations)
+    model = fitted if fitted.fitted else None
+    n_ref = sum(o.source == cfg.reference for o in state.observations)
+    if model is None or (not model.sources and n_ref < cfg.n_initial):
+        idx = rng.choice(len(pts), size=min(n, len(pts)), replace=False)
+        return [(float(pts[i, 0]), float(pts[i, 1])) for i in idx], fitted
+    pending = [_composition(r.parameters, cfg) for r in state.outstanding]
+    pending_x = [chemistry.features(p[0], p[1], cfg.temperature)[0] for p in pending if p]
+    chosen: list[tuple[float, float]] = []
+    for _ in range(n):
+        believer = model.with_pending(np.array(pending_x)) if pending_x else model
+        mean, std = believer.predict(x_cand)
+        ref = [o.value for o in state.observations if o.source == cfg.reference]
+        best = max(ref) if ref else float(np.max(mean))
+        spread = float(np.std(ref)) if len(ref) > 1 else float(np.std(mean)) or 1.0
+        ei = expected_improvement(mean, std, best, xi=cfg.xi * spread)
+        # Never ask twice for (nearly) the same composition, even where the believer
+        # cannot help (no reference data yet).
+        for p in pending_x:
+            ei[np.linalg.norm(x_cand - p, axis=1) < MIN_SPACING] = -np.inf
+        i = int(np.argmax(ei))
+        chosen.append((float(pts[i, 0]), float(pts[i, 1])))
+        pending_x.append(x_cand[i])
+    return chosen, fitted
 
 
 def _composition(parameters: dict[str, Any], cfg: OptimizerConfig) -> tuple[float, float] | None:
