@@ -69,16 +69,20 @@ def _latest(session: Session, quantity: str, method: str, version: int | None = 
 
 
 def _active_map(session: Session) -> dict[tuple[str, str], bool]:
+    return {(r.quantity, r.method): r.active for r in session.execute(_ACTIVE_MAP)}
+
+
+def _build_active_map() -> sa.Select[Any]:
     ce = t.capability_events
     last = (
         sa.select(ce.c.quantity, ce.c.method, sa.func.max(ce.c.seq).label("seq"))
         .group_by(ce.c.quantity, ce.c.method)
         .subquery()
     )
-    rows = session.execute(
-        sa.select(ce.c.quantity, ce.c.method, ce.c.active).join(last, last.c.seq == ce.c.seq)
-    )
-    return {(r.quantity, r.method): r.active for r in rows}
+    return sa.select(ce.c.quantity, ce.c.method, ce.c.active).join(last, last.c.seq == ce.c.seq)
+
+
+_ACTIVE_MAP = _build_active_map()
 
 
 def is_active(session: Session, quantity: str, method: str) -> bool:
@@ -175,12 +179,36 @@ def capability_for_use(
     """The latest version of an active capability, or a 422 naming the field that chose it."""
     from finales.errors import invalid
 
-    row = _latest(session, quantity, method)
+    row = session.execute(_FOR_USE, {"quantity": quantity, "method": method}).first()
     if row is None:
         raise invalid(pointer_, f"no capability {quantity}/{method} is registered")
-    if not is_active(session, quantity, method):
+    if not row.active:
         raise invalid(pointer_, f"the capability {quantity}/{method} is deactivated")
-    return dict(row._mapping)
+    view = dict(row._mapping)
+    del view["active"]
+    return view
+
+
+# The latest version and its active flag in one statement, built once (requests and results
+# look their capability up on every call).
+_ce = t.capability_events
+_FOR_USE = (
+    sa.select(
+        t.capabilities,
+        sa.select(_ce.c.active)
+        .where(_ce.c.quantity == t.capabilities.c.quantity, _ce.c.method == t.capabilities.c.method)
+        .order_by(_ce.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("active"),
+    )
+    .where(
+        t.capabilities.c.quantity == sa.bindparam("quantity"),
+        t.capabilities.c.method == sa.bindparam("method"),
+    )
+    .order_by(t.capabilities.c.version.desc())
+    .limit(1)
+)
 
 
 def capability_by_id(session: Session, capability_id: str) -> dict[str, Any]:

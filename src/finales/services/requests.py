@@ -81,6 +81,12 @@ def submit_request(
     )
 
 
+# Statements of the hot path, built once (see services.common).
+_INSERT_REQUEST = t.requests.insert().returning(t.requests.c.seq)
+_INSERT_METHOD = t.request_methods.insert()
+_INSERT_STATE = t.request_state.insert()
+
+
 def _insert_request(
     session: Session,
     *,
@@ -96,27 +102,23 @@ def _insert_request(
 ) -> dict[str, Any]:
     rid = new_id()
     seq = session.execute(
-        t.requests.insert()
-        .values(
-            id=rid,
-            quantity=quantity,
-            methods=methods,
-            parameters=parameters,
-            capability_ids=capability_ids,
-            requester_principal_id=principal.id,
-            requester_tenant_id=principal.tenant_id,
-            parent_request_id=parent_request_id,
-            created_at=now,
-        )
-        .returning(t.requests.c.seq)
+        _INSERT_REQUEST,
+        {
+            "id": rid,
+            "quantity": quantity,
+            "methods": methods,
+            "parameters": parameters,
+            "capability_ids": capability_ids,
+            "requester_principal_id": principal.id,
+            "requester_tenant_id": principal.tenant_id,
+            "parent_request_id": parent_request_id,
+            "created_at": now,
+        },
     ).scalar_one()
+    session.execute(_INSERT_METHOD, [{"request_seq": seq, "method": m} for m in methods])
     session.execute(
-        t.request_methods.insert(), [{"request_seq": seq, "method": m} for m in methods]
-    )
-    session.execute(
-        t.request_state.insert().values(
-            request_seq=seq, quantity=quantity, status=status.value, updated_at=now
-        )
+        _INSERT_STATE,
+        {"request_seq": seq, "quantity": quantity, "status": status.value, "updated_at": now},
     )
     add_request_event(
         session,
@@ -182,29 +184,43 @@ def history(session: Session, request_id: str) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
+def _expiry_statements(one: bool) -> tuple[Any, Any]:
+    rs = t.request_state
+    cond = [
+        rs.c.status == RS.RESERVED.value,
+        rs.c.lease_expires_at.is_not(None),
+        rs.c.lease_expires_at <= sa.bindparam("now", type_=rs.c.lease_expires_at.type),
+    ]
+    if one:
+        cond.append(rs.c.request_seq == sa.bindparam("seq"))
+    check = sa.select(rs.c.request_seq).where(*cond).limit(1)
+    update = (
+        rs.update()
+        .where(*cond)
+        .values(status=RS.PENDING.value, reserved_by=None, lease_expires_at=None)
+        .returning(rs.c.request_seq)
+    )
+    return check, update
+
+
+_EXPIRE_ONE = _expiry_statements(one=True)
+_EXPIRE_ALL = _expiry_statements(one=False)
+
+
 def expire_leases(session: Session, *, now: datetime, request_seq: int | None = None) -> int:
     """Turn expired reservations back to pending, one event each. Returns how many.
 
     A single conditional UPDATE: concurrent sweepers and claimers cannot both expire the same
     lease because the WHERE clause is re-checked under the row lock.
     """
-    rs = t.request_state
-    cond = [
-        rs.c.status == RS.RESERVED.value,
-        rs.c.lease_expires_at.is_not(None),
-        rs.c.lease_expires_at <= now,
-    ]
+    params: dict[str, Any] = {"now": now}
     if request_seq is not None:
-        cond.append(rs.c.request_seq == request_seq)
+        params["seq"] = request_seq
+    check, update = _EXPIRE_ONE if request_seq is not None else _EXPIRE_ALL
     # Find candidates first so that the write (and its lock) happens only when needed.
-    if session.execute(sa.select(rs.c.request_seq).where(*cond).limit(1)).first() is None:
+    if session.execute(check, params).first() is None:
         return 0
-    expired = session.execute(
-        rs.update()
-        .where(*cond)
-        .values(status=RS.PENDING.value, reserved_by=None, lease_expires_at=None, updated_at=now)
-        .returning(rs.c.request_seq)
-    ).all()
+    expired = session.execute(update, {**params, "updated_at": now}).all()
     for row in expired:
         add_request_event(
             session,
@@ -237,6 +253,21 @@ def offer_covers(
     return out
 
 
+_CLAIM = (
+    t.request_state.update()
+    .where(
+        t.request_state.c.request_seq == sa.bindparam("seq"),
+        t.request_state.c.status == RS.PENDING.value,
+    )
+    .values(
+        status=RS.RESERVED.value,
+        reserved_by=sa.bindparam("tenant"),
+        lease_expires_at=sa.bindparam("expires"),
+    )
+    .returning(t.request_state.c.request_seq)
+)
+
+
 def claim(
     session: Session,
     *,
@@ -255,17 +286,9 @@ def claim(
             raise Forbidden("this request is outside your tenant's offers and limitations")
     expire_leases(session, now=now, request_seq=req["seq"])
     expires = lease_expiry(now, lease_s)
-    rs = t.request_state
     won = session.execute(
-        rs.update()
-        .where(rs.c.request_seq == req["seq"], rs.c.status == RS.PENDING.value)
-        .values(
-            status=RS.RESERVED.value,
-            reserved_by=tenant_id,
-            lease_expires_at=expires,
-            updated_at=now,
-        )
-        .returning(rs.c.request_seq)
+        _CLAIM,
+        {"seq": req["seq"], "tenant": tenant_id, "expires": expires, "updated_at": now},
     ).first()
     if won is None:
         current = get_request(session, request_id)

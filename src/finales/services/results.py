@@ -42,6 +42,10 @@ def _validate(
     )
 
 
+_INSERT_RESULT = t.results.insert().returning(t.results.c.seq)
+_INSERT_RESULT_STATE = t.result_state.insert()
+
+
 def _insert_result(
     session: Session,
     *,
@@ -59,26 +63,24 @@ def _insert_result(
 ) -> str:
     rid = new_id()
     seq = session.execute(
-        t.results.insert()
-        .values(
-            id=rid,
-            request_seq=request_seq,
-            quantity=quantity,
-            method=method,
-            parameters=parameters,
-            data=data,
-            capability_id=capability_id,
-            tenant_id=tenant_id,
-            principal_id=principal.id,
-            supersedes=supersedes,
-            created_at=now,
-        )
-        .returning(t.results.c.seq)
+        _INSERT_RESULT,
+        {
+            "id": rid,
+            "request_seq": request_seq,
+            "quantity": quantity,
+            "method": method,
+            "parameters": parameters,
+            "data": data,
+            "capability_id": capability_id,
+            "tenant_id": tenant_id,
+            "principal_id": principal.id,
+            "supersedes": supersedes,
+            "created_at": now,
+        },
     ).scalar_one()
     session.execute(
-        t.result_state.insert().values(
-            result_seq=seq, status=ResultStatus.ORIGINAL.value, updated_at=now
-        )
+        _INSERT_RESULT_STATE,
+        {"result_seq": seq, "status": ResultStatus.ORIGINAL.value, "updated_at": now},
     )
     add_result_event(
         session,

@@ -64,15 +64,27 @@ def _latest_set(tenant_ids: Any = None) -> Any:
     return q.group_by(t.offer_sets.c.tenant_id).subquery()
 
 
-def current_offers(session: Session, tenant_ids: list[str] | None = None) -> dict[str, list[dict]]:
+def _offers_select(tenant_ids: Any = None) -> Any:
     latest = _latest_set(tenant_ids)
-    rows = session.execute(
+    return (
         sa.select(
             t.offers.c.tenant_id, t.offers.c.quantity, t.offers.c.method, t.offers.c.limitations
         )
         .join(latest, latest.c.seq == t.offers.c.offer_set)
         .order_by(t.offers.c.seq)
     )
+
+
+# Built once: the hand-out and claims read the caller's offers on every call.
+_ALL_OFFERS = _offers_select()
+_OFFERS_OF = _offers_select(sa.bindparam("tenant_ids", expanding=True))
+
+
+def current_offers(session: Session, tenant_ids: list[str] | None = None) -> dict[str, list[dict]]:
+    if tenant_ids is None:
+        rows = session.execute(_ALL_OFFERS)
+    else:
+        rows = session.execute(_OFFERS_OF, {"tenant_ids": list(tenant_ids)})
     out: dict[str, list[dict]] = {}
     for r in rows:
         out.setdefault(r.tenant_id, []).append(
