@@ -592,15 +592,15 @@ def test_no_secret_in_responses_or_server_logs(
     if backend == "sqlite":
         shutil.copy(database_url.removeprefix("sqlite:///"), home / "finales.db")
         url = f"sqlite:///{home / 'finales.db'}"
-        served_url = url
     else:
         url = database_url
-        # Trust authentication ignores the password; the server must not print it anyway.
+        # Trust authentication ignores passwords; the server must not print them anyway, in
+        # the URL's user part or as a libpq query parameter.
         served_url = database_url.replace(
             "postgresql://postgres@", f"postgresql://postgres:{DB_PASSWORD}@"
         )
         assert DB_PASSWORD in served_url
-        env["FINALES_DATABASE_URL"] = served_url
+        env["FINALES_DATABASE_URL"] = f"{served_url}?password={DB_PASSWORD}-q&connect_timeout=9"
     keys = _populate(url)
     log = tmp_path / "server.log"
     with _served(env, log) as server:
@@ -609,6 +609,7 @@ def test_no_secret_in_responses_or_server_logs(
     assert {200, 201, 401, 403, 404, 409, 422} <= set(statuses), statuses
 
     secrets = [ADMIN_PASSWORD, BOT_PASSWORD, *NEW_PASSWORDS, SIGNING_SECRET, DUMP_KEY, DB_PASSWORD]
+    secrets.append(DB_PASSWORD + "-q")
     for key in keys.values():
         if key.startswith("fk_"):
             secrets += [key, _key_secret(key)]

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from finales.db.engine import Database
@@ -136,7 +137,8 @@ def serve(
         with _db() as db, db.read() as s:
             has_admin = any(p["role"] == "admin" for p in auth.list_principals(s))
     where = settings.resolved_database_url()
-    shown = where if where.startswith("sqlite") else where.split("@")[-1]
+    # No password: libpq URLs may carry one in the user part or in the query string.
+    shown = make_url(where).set(query={}).render_as_string(hide_password=True)
     err.print(f"finales: database {shown}; data directory {settings.home}", highlight=False)
     if not has_admin:
         err.print(
