@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
@@ -93,10 +93,10 @@ def create_app(
     )
     app.state.finales = state
     errors_http.install(app)
-    api = APIRouter(prefix=API_PREFIX)
+    # Flat includes: FastAPI matches nested routers level by level, which cost more CPU per
+    # call than the hand-out query itself (profiled under benchmarks/broker_load.py).
     for module in (auth, capabilities, tenants, requests, results, export):
-        api.include_router(module.router)
-    app.include_router(api)
+        app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(compat.router)  # the FINALES 2 door, at the root as FINALES 2 had it
     _redact_access_log()
 
