@@ -151,6 +151,23 @@ def test_connection_errors_are_retried_within_the_bounds() -> None:
     assert len(seen2) == 3 and sum(t2.sleeps) <= 0.5
 
 
+def test_a_client_closed_under_a_call_fails_it_without_retrying() -> None:
+    # A tenant shutting down closes its client while a long-poll is in flight in another
+    # thread: the read fails (EBADF), and retrying on a closed client only logs noise.
+    t = FakeTime()
+    holder: list[FinalesClient] = []
+
+    def closed_mid_read(request: httpx.Request) -> httpx.Response:
+        holder[0].http.close()
+        raise httpx.ReadError("[Errno 9] Bad file descriptor")
+
+    client, seen = make(closed_mid_read, t)
+    holder.append(client)
+    with pytest.raises(ServerUnreachable):
+        client.work(wait=30)
+    assert len(seen) == 1 and t.sleeps == []
+
+
 def test_calls_that_are_not_idempotent_are_retried_only_when_surely_not_done() -> None:
     ok = httpx.Response(200, json={**REQUEST, "status": "reserved"})
     # Connection refused and 503: the server did nothing, so the claim is repeated.

@@ -152,6 +152,10 @@ class BaseClient:
             if auth and not relogged and self._stale_token(response):
                 relogged = True
                 continue
+            if error is not None and self.http.is_closed:
+                # Closed under a call in flight (another thread shut the client down):
+                # retrying cannot help and would only log noise at shutdown.
+                raise self._failure(response, error)
             attempt += 1
             pause = self._retry_pause(attempt, started, response, error, idempotent)
             if pause is None:
