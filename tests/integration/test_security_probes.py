@@ -139,6 +139,29 @@ def test_no_route_answers_without_credentials(lab: Lab, expect_error: ErrorCheck
     assert probed >= 6 * 32
 
 
+def test_a_broken_body_without_credentials_is_401_not_422(
+    lab: Lab, expect_error: ErrorCheck
+) -> None:
+    """The server must not look at a caller's body before knowing who calls: a malformed
+    JSON body without valid credentials answers 401 (with credentials: 422, naming it)."""
+    ops, _ = _operations(lab)
+    writes = [(m, p) for m, p in ops if m in ("POST", "PUT", "PATCH")]
+    assert len(writes) >= 25
+    broken = {"content": b'{"quantity": ', "headers": {"Content-Type": "application/json"}}
+    with httpx.Client(base_url=lab.broker.url, timeout=30) as c:
+        for auth in ({}, {"Authorization": "Bearer garbage"}):
+            for method, template in writes:
+                headers = {**broken["headers"], **auth}
+                r = c.request(method, _url(template), content=broken["content"], headers=headers)
+                _assert_401(r, expect_error, (method, template, auth))
+        r = c.post(
+            API_PREFIX + "/requests",
+            content=broken["content"],
+            headers={**broken["headers"], "Authorization": f"Bearer {lab.keys['admin']}"},
+        )
+        expect_error(r, 422, code="invalid_payload")
+
+
 def _key_id_part(key: str) -> str:
     """``fk_<id>_`` of an API key ``fk_<hex id>_<secret>`` (the secret may contain ``_``)."""
     prefix, key_id, _secret = key.split("_", 2)

@@ -14,6 +14,7 @@ from starlette.routing import Match
 
 from finales import schemas
 from finales.errors import FinalesError, Unavailable, pointer
+from finales.server.deps import bearer, current_principal, get_state
 
 log = logging.getLogger("finales.server")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -40,8 +41,15 @@ def _finales_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()) and _needs_credentials(request):
+        # FastAPI decodes a JSON body before it runs the dependencies, so a malformed body
+        # would be judged ahead of the credentials: check them first (401 before 422).
+        try:
+            await current_principal(await get_state(request), await bearer(request))
+        except FinalesError as err:
+            return _finales_error(request, err)
     errors: list[dict[str, Any]] = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
@@ -58,6 +66,18 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         "errors": errors,
     }
     return JSONResponse(body, status_code=422)
+
+
+def _needs_credentials(request: Request) -> bool:
+    """Whether the matched route authenticates its caller (all but the logins and health)."""
+    pending = [getattr(request.scope.get("route"), "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is not None:
+            if dependant.call is current_principal:
+                return True
+            pending.extend(dependant.dependencies)
+    return False
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
