@@ -16,6 +16,7 @@ longer run.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")
 DUMP_KEY = "fuzzing-dump-key-0123456789abcdef"
 PASSWORDS = {"admin": "admin-password", "robot-bot": "robot-password"}
+JSON = {"Content-Type": "application/json"}
 # Bounded for the suite: about 25 generated cases per operation and phase; fixed seed.
 SUITE_RUN = ("--max-examples", "25", "--seed", "20240611", "--phases", "examples,coverage,fuzzing")
 
@@ -292,3 +294,47 @@ def test_a_lease_length_is_a_number_not_a_boolean(lab: Lab, expect_error: ErrorC
     assert lab.claim(req["id"], "a", lease=60).status_code == 200
     r = lab.a.post(f"/requests/{req['id']}/heartbeat", json={"lease_seconds": True})
     expect_error(r, 422, code="invalid_payload", pointer="/lease_seconds")
+
+
+def test_text_no_database_can_hold_is_refused_naming_the_field(
+    lab: Lab, expect_error: ErrorCheck
+) -> None:
+    """A NUL character (in a path, query, form or JSON body) answered 500 on PostgreSQL, which
+    stores it in no text or JSON column; a lone surrogate in a JSON body answered 500 on both
+    databases. Both are 422 naming the field now, on both."""
+    body = {"quantity": "conductivity", "methods": ["two_electrode"]}
+    for raw, pointer in (
+        ('{"m": {"x": "a\\u0000b"}}', "/parameters/m/x"),
+        ('{"m": {"x\\u0000": 1}}', "/parameters/m/x\\x00"),
+        ('{"m": {"x": ["ok", "\\ud800"]}}', "/parameters/m/x/1"),
+    ):
+        content = json.dumps(body)[:-1] + f', "parameters": {raw}}}'
+        r = lab.admin.post("/requests", content=content, headers=JSON)
+        expect_error(r, 422, code="invalid_payload", pointer=pointer)
+    r = lab.admin.post("/tenants", json={"name": "nul", "description": "a\x00"})
+    expect_error(r, 422, pointer="/description")
+    expect_error(lab.reader.get("/requests/a%00b"), 422, pointer="")
+    expect_error(
+        lab.reader.get("/requests", params={"quantity": "a\x00"}), 422, pointer="/quantity"
+    )
+    for login in ("/api/v1/auth/token", "/user_management/authenticate"):
+        form = {"username": "admin\x00", "password": "admin-password"}
+        expect_error(httpx.post(lab.broker.url + login, data=form), 422, pointer="/username")
+    # Escaped text that merely looks alike is fine.
+    r = lab.admin.post(
+        "/tenants", json={"name": "fine", "description": "\\u0000 \u00e9 \U0001f600"}
+    )
+    assert r.status_code == 201 and r.json()["description"] == "\\u0000 \u00e9 \U0001f600"
+
+
+def test_integers_beyond_the_columns_are_refused(lab: Lab, expect_error: ErrorCheck) -> None:
+    """A forged cursor beyond 64 bits (both databases) and ``?version=`` beyond 32 bits
+    (PostgreSQL) overflowed their columns: 500. Now 422 naming the parameter."""
+    forged = base64.urlsafe_b64encode(b"s" + b"9" * 30).decode().rstrip("=")
+    for path in ("/requests", "/results"):
+        r = lab.reader.get(path, params={"cursor": forged})
+        expect_error(r, 422, code="invalid_payload", pointer="/cursor")
+    r = lab.reader.get("/capabilities/conductivity/two_electrode", params={"version": 2**31})
+    expect_error(r, 422, pointer="/version")
+    r = lab.reader.get("/capabilities/conductivity/two_electrode", params={"version": 2**31 - 1})
+    expect_error(r, 404, code="not_found")

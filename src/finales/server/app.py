@@ -18,7 +18,7 @@ from finales.db.migrate import is_up_to_date, upgrade
 from finales.domain.leases import utcnow
 from finales.errors import ConfigurationError
 from finales.server import compat, errors_http
-from finales.server.limits import BodySizeLimit
+from finales.server.limits import BodySizeLimit, TextGuard
 from finales.server.pg_notify import PgWakeups
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
 from finales.server.state import AppState
@@ -105,6 +105,7 @@ def create_app(
         """Liveness: answers without credentials and reveals no data."""
         return {"status": "ok"}
 
+    app.add_middleware(TextGuard)  # inside BodySizeLimit, which bounds what it reads
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 

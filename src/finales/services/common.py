@@ -18,6 +18,9 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+MAX_SEQ = 2**63 - 1  # sequence numbers are 64-bit integers on both databases
+
+
 def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
 
@@ -27,9 +30,10 @@ def decode_cursor(cursor: str | None) -> int:
         return 0
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s"):
+        seq = int(raw[1:]) if raw.startswith("s") else -1
+        if not 0 <= seq <= MAX_SEQ:  # a forged larger one overflowed the column (a 500)
             raise ValueError
-        return int(raw[1:])
+        return seq
     except (ValueError, UnicodeDecodeError):
         raise invalid("/cursor", "not a cursor returned by this server") from None
 

@@ -10,6 +10,7 @@ from finales.server.deps import CurrentPrincipal, StateDep, create, dump
 from finales.services import capabilities as caps
 
 router = APIRouter(tags=["capabilities"])
+MAX_VERSION = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL: more was a 500
 
 
 @router.get("/capabilities", response_model=list[schemas.Capability])
@@ -32,7 +33,7 @@ def get_capability(
     _p: CurrentPrincipal,
     quantity: str,
     method: str,
-    version: int | None = Query(default=None, ge=1),
+    version: int | None = Query(default=None, ge=1, le=MAX_VERSION),
 ):
     """One capability; the latest version unless ?version= is given."""
     with st.db.read() as s:
