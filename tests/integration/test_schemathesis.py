@@ -62,12 +62,24 @@ class StatusCounter:
         self.counts = counts
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
         async def counting_send(message: dict[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 self.counts[message["status"]] += 1
             await send(message)
 
-        await self.app(scope, receive, counting_send if scope["type"] == "http" else send)
+        try:
+            await self.app(scope, receive, counting_send)
+        except Exception:
+            if not started:  # Starlette's outermost middleware turns it into the 500
+                self.counts[500] += 1
+            raise
 
 
 class FuzzBroker(LocalBroker):
