@@ -19,6 +19,7 @@ import argparse
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -420,7 +421,10 @@ def fresh_database(base_url: str | None, n: int) -> Iterator[tuple[str, Path]]:
     """A new empty database (SQLite file, or a PostgreSQL database next to ``base_url``)."""
     home = Path(tempfile.mkdtemp(prefix=f"finales-hist-{n}-"))
     if not base_url:
-        yield f"sqlite:///{home / 'finales.db'}", home
+        try:
+            yield f"sqlite:///{home / 'finales.db'}", home
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
         return
     name = f"finales_hist_{n}_{os.getpid()}"
     admin = sa.create_engine(base_url.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -433,6 +437,7 @@ def fresh_database(base_url: str | None, n: int) -> Iterator[tuple[str, Path]]:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @contextmanager

@@ -43,7 +43,7 @@ def _finite(value: Any) -> float | None:
 
 
 def is_range(lim: Any) -> bool:
-    return isinstance(lim, dict) and bool(lim) and set(lim) <= RANGE_KEYS
+    return isinstance(lim, dict) and bool(lim) and lim.keys() <= RANGE_KEYS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,7 +65,12 @@ def _match(value: Any, lim: Any) -> bool:
             return _in_range(value, lim)
         if not isinstance(value, dict):
             return False
-        return all(_match(value.get(key), sub) for key, sub in lim.items())
+        # Plain loops, not all()/any() over generators: matching runs for every waiting
+        # long-poll on every new request, and the generators cost more than the comparisons.
+        for key, sub in lim.items():
+            if not _match(value.get(key), sub):
+                return False
+        return True
     if isinstance(lim, list):
         if not lim:
             return True
@@ -74,7 +79,10 @@ def _match(value: Any, lim: Any) -> bool:
                 return any(_match_array(value, alt) for alt in lim)
             if _match_array(value, lim):
                 return True
-        return any(_match(value, entry) for entry in lim)
+        for entry in lim:
+            if _match(value, entry):
+                return True
+        return False
     if _is_number(value) and _is_number(lim):
         a, b = _finite(value), _finite(lim)
         if a is None or b is None:
@@ -89,10 +97,10 @@ def _in_range(value: Any, lim: dict[str, Any]) -> bool:
     x = _finite(value) if _is_number(value) else None
     if x is None:
         return False
-    bounds = [lim.get(k) for k in ("min", "max", "step")]
-    if any(b is not None and (not _is_number(b) or _finite(b) is None) for b in bounds):
-        return False  # a malformed range (refused when offered) matches nothing
-    low, high, step = bounds
+    low, high, step = lim.get("min"), lim.get("max"), lim.get("step")
+    for b in (low, high, step):
+        if b is not None and (not _is_number(b) or _finite(b) is None):
+            return False  # a malformed range (refused when offered) matches nothing
     tol = 1e-9 * max(1.0, abs(x))
     if low is not None and x < low - tol:
         return False

@@ -22,6 +22,7 @@ from finales.server.limits import BodySizeLimit, TextGuard
 from finales.server.pg_notify import PgWakeups
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
 from finales.server.state import AppState
+from finales.server.wakeups import watch_changes
 from finales.services.requests import expire_leases
 from finales.settings import Settings
 
@@ -62,6 +63,7 @@ def create_app(
         state.notifier.bind(asyncio.get_running_loop())
         stop = asyncio.Event()
         sweeper = asyncio.create_task(_sweep_leases(state, stop))
+        watcher = asyncio.create_task(watch_changes(state, stop))
         # PostgreSQL may be shared by several server processes: wake-ups cross them by
         # LISTEN/NOTIFY. SQLite is served by one process, so its notifier stays in-process.
         wakeups = (
@@ -78,6 +80,7 @@ def create_app(
             # Let a sweep that is running in a worker thread finish before the engine goes.
             stop.set()
             await sweeper
+            await watcher
             if database is None:
                 db.dispose()
 

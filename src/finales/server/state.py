@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 import time
@@ -14,63 +13,10 @@ from finales.db.engine import Database
 from finales.domain.leases import utcnow
 from finales.domain.principals import Principal
 from finales.domain.validation import ValidatorCache
+from finales.server.notifier import Change, Notifier
 from finales.settings import Settings
 
-
-class Notifier:
-    """Wakes long-polling ``GET /work`` calls when work may have appeared.
-
-    ``notify`` may be called from any thread (routes run in a thread pool); waiters live on the
-    event loop. A waiter takes the current event *before* it queries, so a notification that
-    lands between its query and its wait is not lost. On PostgreSQL a relay
-    (``finales.server.pg_notify``) also passes each ``notify`` on to the other server
-    processes, whose own notifications arrive here through ``wake_local``.
-    """
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
-        self._relay: Callable[[], None] | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._event = asyncio.Event()
-
-    def current(self) -> asyncio.Event | None:
-        return self._event
-
-    def relay_to(self, relay: Callable[[], None] | None) -> None:
-        """Also call ``relay`` (on the event loop) for every ``notify``; None stops it."""
-        self._relay = relay
-
-    def notify(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._notify_on_loop)
-
-    def wake_local(self) -> None:
-        """Wake this process's waiters only (event loop only): for remote notifications."""
-        self._fire()
-
-    def _notify_on_loop(self) -> None:
-        self._fire()
-        if self._relay is not None:
-            self._relay()
-
-    def _fire(self) -> None:
-        event, self._event = self._event, asyncio.Event()
-        if event is not None:
-            event.set()
-
-    @staticmethod
-    async def wait(event: asyncio.Event | None, timeout_s: float) -> None:
-        if event is None:
-            await asyncio.sleep(timeout_s)
-            return
-        try:
-            await asyncio.wait_for(event.wait(), timeout_s)
-        except TimeoutError:
-            pass
+__all__ = ["AppState", "Change", "Notifier", "PrincipalCache"]
 
 
 class PrincipalCache:

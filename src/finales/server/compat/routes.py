@@ -16,6 +16,7 @@ from finales.errors import BadRequest, Forbidden, NotFound, Unauthorized, invali
 from finales.server.compat import models, templates
 from finales.server.deps import CurrentPrincipal, PasswordForm, StateDep, create
 from finales.server.routes.export import sqlite_snapshot
+from finales.server.state import Change
 from finales.services import auth, capabilities, tenants
 from finales.services import requests as request_svc
 from finales.services import results as result_svc
@@ -126,6 +127,7 @@ def get_request_info(st: StateDep, _p: CurrentPrincipal, request_id: str):
 @route("/requests/", "POST", response_model=str)
 def post_request(request: Request, st: StateDep, principal: CurrentPrincipal, body: models.Request):
     """Post a request (several methods allowed); answers its id as a JSON string."""
+    created: list[dict[str, Any]] = []
 
     def op(s: Session) -> str:
         _acting_as(s, principal, body.tenant_uuid)
@@ -138,9 +140,14 @@ def post_request(request: Request, st: StateDep, principal: CurrentPrincipal, bo
             now=st.now(),
             validators=st.validators,
         )
+        created.append(made)
         return str(made["id"])
 
-    return create(request, st, principal, body, op, status_code=200, after=st.notifier.notify)
+    def after() -> None:  # wakes the long-polls whose offers cover it; a replay made nothing
+        if created:
+            st.notifier.notify(Change(work=created[0]))
+
+    return create(request, st, principal, body, op, status_code=200, after=after)
 
 
 @route("/pending_requests/", "GET", response_model=list[models.RequestInfo])
@@ -182,6 +189,7 @@ def update_request_status(
     """Reserve (409 unless pending), release (back to pending) or retract a request."""
     if request_id_query is not None and request_id_query != request_id:
         raise invalid("/request_id", "the query request_id differs from the one in the path")
+    change: Change | None = None
     with st.db.write() as s:
         if new_status == RequestStatus.RESERVED.value:
             request_svc.claim(
@@ -193,13 +201,14 @@ def update_request_status(
                 check_offers=False,
             )
         elif new_status == RequestStatus.PENDING.value:
-            request_svc.release(
+            released = request_svc.release(
                 s,
                 principal=principal,
                 request_id=request_id,
                 now=st.now(),
                 message=status_change_message,
             )
+            change = Change(work=released)
         elif new_status == RequestStatus.RETRACTED.value:
             request_svc.retract(
                 s,
@@ -208,12 +217,13 @@ def update_request_status(
                 now=st.now(),
                 message=status_change_message,
             )
+            change = Change(request_id=request_id)
         elif new_status in (RequestStatus.RESOLVED.value, RequestStatus.UNSOLICITED.value):
             raise invalid("/new_status", f"{new_status} is set by posting a result, not here")
         else:
             raise invalid("/new_status", "must be one of pending, reserved, retracted")
-    if new_status == RequestStatus.PENDING.value:
-        st.notifier.notify()
+    if change is not None:
+        st.notifier.notify(change)
     return JSONResponse(f"Status of request {request_id} updated to {new_status}.")
 
 

@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from finales import schemas
 from finales.domain.leases import clamp_lease
 from finales.server.deps import CurrentPrincipal, StateDep, create, dump
+from finales.server.state import Change
+from finales.services import changes
 from finales.services import requests as svc
 from finales.services import results as result_svc
 from finales.services.common import get_request as get_request_row
@@ -27,16 +29,23 @@ def post_request(
     request: Request, st: StateDep, principal: CurrentPrincipal, body: schemas.RequestCreate
 ):
     """Post a request for a quantity by any of several methods (one parameter block each)."""
+    created: list[dict] = []
 
     def op(s):  # type: ignore[no-untyped-def]
-        return dump(
+        out = dump(
             schemas.Request,
             svc.submit_request(
                 s, principal=principal, now=st.now(), validators=st.validators, **body.model_dump()
             ),
         )
+        created.append(out)
+        return out
 
-    return create(request, st, principal, body, op, after=st.notifier.notify)
+    def after() -> None:  # an idempotent replay created nothing: nobody to wake
+        if created:
+            st.notifier.notify(Change(work=created[0]))
+
+    return create(request, st, principal, body, op, after=after)
 
 
 @router.get("/requests", response_model=schemas.Page[schemas.Request])
@@ -108,13 +117,15 @@ async def request_results(
             status = get_request_row(s, request_id)["status"]
             return result_svc.results_of_request(s, request_id, include_deleted), status
 
-    while True:
-        event = st.notifier.current()
-        rows, status = await run_in_threadpool(query)
-        remaining = deadline - time.monotonic()
-        if rows or status == "retracted" or remaining <= 0 or st.stopping:
-            return JSONResponse([dump(schemas.Result, r) for r in rows])
-        await st.notifier.wait(event, min(remaining, st.settings.long_poll_recheck_s))
+    with st.notifier.request_waiter(request_id) as waiter:
+        while True:
+            waiter.clear()
+            rows, status = await run_in_threadpool(query)
+            remaining = deadline - time.monotonic()
+            if rows or status == "retracted" or remaining <= 0 or st.stopping:
+                return JSONResponse([dump(schemas.Result, r) for r in rows])
+            # Re-checks catch results posted through another server process.
+            await waiter.wait(min(remaining, st.settings.long_poll_recheck_s))
 
 
 def _lease(st: StateDep, body: schemas.Claim | None) -> float:
@@ -167,7 +178,7 @@ def release(
             now=st.now(),
             message=body.message if body else "",
         )
-    st.notifier.notify()
+    st.notifier.notify(Change(work=out))  # claimable again
     return JSONResponse(dump(schemas.Request, out))
 
 
@@ -187,7 +198,7 @@ def retract(
             now=st.now(),
             message=body.message if body else "",
         )
-    st.notifier.notify()  # wakes requesters waiting on this request's results
+    st.notifier.notify(Change(request_id=request_id))  # wakes those waiting for its results
     return JSONResponse(dump(schemas.Request, out))
 
 
@@ -202,20 +213,33 @@ async def get_work(
 ):
     """Pending requests your offers and limitations cover, oldest first (long-poll: ?wait=).
 
-    While it waits, the call holds no worker thread and no database connection.
+    While it waits, the call holds no worker thread and no database connection, and it does
+    not re-query on a timer: it wakes when a request its offers cover becomes claimable (or
+    when offers or capabilities change), so idle tenants cost nothing.
     """
     deadline = time.monotonic() + min(wait, st.settings.long_poll_max_s)
 
-    def query() -> list[dict]:
+    def query() -> tuple[list[dict], list[dict] | None]:
         with st.db.read() as s:
-            return svc.work(
+            items = svc.work(
                 s, principal=principal, now=st.now(), quantity=quantity, method=method, limit=limit
             )
+            if items or wait <= 0:
+                return items, None
+            # About to wait: these offers decide which new requests wake this poll.
+            return items, changes.handout_offers(
+                s, principal=principal, quantity=quantity, method=method
+            )
 
-    while True:
-        event = st.notifier.current()
-        items = await run_in_threadpool(query)
-        remaining = deadline - time.monotonic()
-        if items or remaining <= 0 or st.stopping:
-            return JSONResponse([dump(schemas.WorkItem, i) for i in items])
-        await st.notifier.wait(event, min(remaining, st.settings.long_poll_recheck_s))
+    with st.notifier.work_waiter() as waiter:
+        while True:
+            waiter.clear()
+            items, offers = await run_in_threadpool(query)
+            remaining = deadline - time.monotonic()
+            if items or remaining <= 0 or st.stopping:
+                return JSONResponse([dump(schemas.WorkItem, i) for i in items])
+            st.notifier.set_offers(waiter, offers or [])
+            # Woken by this process's notifications, by finales.server.wakeups for changes
+            # made elsewhere (another server process, the CLI), and on PostgreSQL by the other
+            # processes' notifications.
+            await waiter.wait(remaining)

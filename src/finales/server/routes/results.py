@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from finales import schemas
 from finales.server.deps import CurrentPrincipal, StateDep, create, dump
+from finales.server.state import Change
 from finales.services import results as svc
 from finales.services.common import get_result as get_result_row
 
@@ -27,7 +28,11 @@ def post_result(
             ),
         )
 
-    return create(request, st, principal, body, op, after=st.notifier.notify)
+    def after() -> None:  # wakes those waiting for this request's results (not idle tenants)
+        if body.request_id is not None:
+            st.notifier.notify(Change(request_id=body.request_id))
+
+    return create(request, st, principal, body, op, after=after)
 
 
 @router.get("/results", response_model=schemas.Page[schemas.Result])

@@ -1,0 +1,194 @@
+"""Wakes long-polls (``GET /work``, ``GET /requests/{id}/results``) when what they wait for may
+have appeared - and only those.
+
+``notify`` may be called from any thread (routes run in a thread pool); waiters live on the
+event loop. A notification that carries a :class:`Change` wakes only the waiters it concerns:
+
+- a request that became claimable wakes the ``GET /work`` polls whose offers and limitations
+  cover it. Waiters are indexed by the (quantity, method) pairs they offer and grouped by
+  identical offers, so a new request costs one limitations match per distinct offer set of
+  its pairs, not a re-query by every idle tenant;
+- a request whose status or results changed wakes the polls waiting for its results.
+
+A notification without a ``Change`` means that anything may have changed: every waiter wakes
+and re-queries (offers or capabilities changed, leases expired, shutdown). On PostgreSQL a
+relay (``finales.server.pg_notify``) passes each ``notify`` on to the other server processes,
+whose own notifications arrive here through ``wake_local``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from finales.services.requests import offer_covers
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Change:
+    """``work``: a request that became claimable (quantity, methods, parameters);
+    ``request_id``: a request whose status or results changed."""
+
+    work: Mapping[str, Any] | None = None
+    request_id: str | None = None
+
+
+class Waiter:
+    """One waiting long-poll."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.group: str | None = None  # work waiters: the fingerprint of their offers
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        """Forget earlier wake-ups. Call it *before* querying, so that a change that lands
+        between the query and the wait still wakes the wait."""
+        self._event.clear()
+
+    async def wait(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout_s)
+
+
+@dataclass
+class _Group:
+    """Work waiters with identical offers: one match decides for all of them."""
+
+    offers: list[dict[str, Any]]
+    pairs: frozenset[Pair]
+    waiters: set[Waiter] = field(default_factory=set)
+
+
+class Notifier:
+    """See the module docstring. Every method except ``notify`` runs on the event loop."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._relay: Callable[[], None] | None = None
+        self._all: set[Waiter] = set()
+        self._unsorted: set[Waiter] = set()  # work waiters whose offers are not known yet
+        self._groups: dict[str, _Group] = {}  # offers fingerprint -> group
+        self._by_pair: dict[Pair, set[str]] = {}  # (quantity, method) -> fingerprints
+        self._by_request: dict[str, set[Waiter]] = {}
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def waiting(self) -> int:
+        return len(self._all)
+
+    # -- waiters
+    @contextlib.contextmanager
+    def work_waiter(self) -> Iterator[Waiter]:
+        """A ``GET /work`` poll: woken by every change until ``set_offers`` sorts it."""
+        w = Waiter()
+        self._all.add(w)
+        self._unsorted.add(w)
+        try:
+            yield w
+        finally:
+            self._all.discard(w)
+            self._unsorted.discard(w)
+            self._leave_group(w)
+
+    def set_offers(self, waiter: Waiter, offers: list[dict[str, Any]]) -> None:
+        """From now on wake ``waiter`` only for requests ``offers`` cover (and broadcasts)."""
+        key = json.dumps(offers, sort_keys=True, default=str)
+        self._unsorted.discard(waiter)
+        if waiter.group == key:
+            return
+        self._leave_group(waiter)
+        group = self._groups.get(key)
+        if group is None:
+            pairs = frozenset((o["quantity"], o["method"]) for o in offers)
+            group = self._groups[key] = _Group(offers=offers, pairs=pairs)
+            for pair in pairs:
+                self._by_pair.setdefault(pair, set()).add(key)
+        group.waiters.add(waiter)
+        waiter.group = key
+
+    def _leave_group(self, waiter: Waiter) -> None:
+        key, waiter.group = waiter.group, None
+        group = self._groups.get(key) if key is not None else None
+        if group is None:
+            return
+        group.waiters.discard(waiter)
+        if not group.waiters:
+            del self._groups[key]  # type: ignore[arg-type]
+            for pair in group.pairs:
+                keys = self._by_pair.get(pair)
+                if keys is not None:
+                    keys.discard(key)  # type: ignore[arg-type]
+                    if not keys:
+                        del self._by_pair[pair]
+
+    @contextlib.contextmanager
+    def request_waiter(self, request_id: str) -> Iterator[Waiter]:
+        """A poll for the results of one request."""
+        w = Waiter()
+        self._all.add(w)
+        self._by_request.setdefault(request_id, set()).add(w)
+        try:
+            yield w
+        finally:
+            self._all.discard(w)
+            waiters = self._by_request.get(request_id)
+            if waiters is not None:
+                waiters.discard(w)
+                if not waiters:
+                    del self._by_request[request_id]
+
+    # -- notifications
+    def relay_to(self, relay: Callable[[], None] | None) -> None:
+        """Also call ``relay`` (on the event loop) for every ``notify``; None stops it."""
+        self._relay = relay
+
+    def notify(self, change: Change | None = None) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._notify_on_loop, change)
+
+    def wake_local(self, change: Change | None = None) -> None:
+        """Wake this process's waiters only: for remote notifications."""
+        self._fire(change)
+
+    def _notify_on_loop(self, change: Change | None) -> None:
+        self._fire(change)
+        if self._relay is not None:
+            self._relay()
+
+    def _fire(self, change: Change | None) -> None:
+        if change is None:
+            woken = set(self._all)
+        else:
+            woken = set(self._unsorted)
+            if change.request_id is not None:
+                woken |= self._by_request.get(change.request_id, set())
+            if change.work is not None:
+                for group in self._covering(change.work):
+                    woken |= group.waiters
+        for w in woken:
+            w.wake()
+
+    def _covering(self, request: Mapping[str, Any]) -> Iterator[_Group]:
+        req = dict(request)
+        quantity, methods = req.get("quantity"), req.get("methods") or ()
+        keys: set[str] = set().union(*(self._by_pair.get((quantity, m), ()) for m in methods))
+        for key in keys:
+            group = self._groups[key]
+            try:
+                covered = bool(offer_covers(group.offers, req))
+            except Exception:  # a match that fails must not silence the others: wake, re-query
+                covered = True
+            if covered:
+                yield group
