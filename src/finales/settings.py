@@ -47,7 +47,10 @@ class Settings(BaseSettings):
     )
     long_poll_max_s: float = Field(default=60.0, ge=0)
     long_poll_recheck_s: float = Field(
-        default=2.0, gt=0, description="re-query interval of a long-poll (other processes)"
+        default=2.0,
+        gt=0,
+        description="how often a server process looks for changes made by other processes "
+        "(or the CLI) to wake long-polls",
     )
     lease_sweep_s: float = Field(default=5.0, gt=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
