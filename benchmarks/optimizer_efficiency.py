@@ -25,7 +25,8 @@ An experiment *reaches the target* when the ground-truth conductivity of the com
 robot actually mixed, at the campaign temperature, is at least ``level`` times the maximum
 (a failed measurement, with no value, never does: nobody learns of it). Only experiments are
 counted; a run that has not reached the target after ``--cap`` experiments is censored and
-counts as ``cap`` in the statistics (shown as ">cap").
+counts as ``cap`` in the statistics (shown as ">cap"). The first of ``--levels`` (0.95) is the
+criterion; 0.98 and 0.99 are reported as well, runs going on until all levels are reached.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def true_conductivity(x_ec: float, x_li: float) -> float:
     return physics.conductivity(stocks.nearest_reachable(target), TEMPERATURE_K)
 
 
-def ground_truth_maximum() -> dict[str, float]:
+def ground_truth_maximum(levels: list[float]) -> dict[str, Any]:
     """The maximum of the true conductivity over what ASAB can be asked for: a GRID_N² grid of
     its served box (x_EC, x_LiPF6 within the offered ranges, x_EMC above its minimum), each
     point mapped to what the stocks reach, then Nelder-Mead from the best grid point."""
@@ -132,19 +133,21 @@ def ground_truth_maximum() -> dict[str, float]:
         "x_LiPF6": float(x_li),
         "molality_mol_per_kg": comp.molality,
         "w_EC": comp.w_ec,
-        "share_of_space_at_0.95": _share_above(0.95 * value),
+        "share_above": _shares_above(value, levels),
     }
 
 
-def _share_above(threshold: float) -> float:
-    """The share of the feasible space (uniform, as random search samples it) above threshold."""
+def _shares_above(maximum: float, levels: list[float]) -> dict[str, float]:
+    """The share of the feasible space (uniform, as random search samples it) at or above
+    each level x maximum, from a few thousand uniform samples."""
     pts = chemistry.candidates(
         np.random.default_rng(12345),
         n=8000,
         temperature=TEMPERATURE_K,
         limitations=[ASAB_LIMITATIONS],
     )
-    return float(np.mean([true_conductivity(a, b) >= threshold for a, b in pts]))
+    values = np.array([true_conductivity(a, b) for a, b in pts])
+    return {f"{lv:g}": float(np.mean(values >= lv * maximum)) for lv in levels}
 
 
 # ------------------------------------------------------------------------------ the lab
@@ -308,39 +311,54 @@ def execute(task: tuple[str, int, int, list[float], float]) -> Run:
 
 
 def summarise(runs: list[Run], level: float) -> dict[str, Any]:
+    """Order statistics with censored runs counted as the cap; ``censored_stats`` names those
+    that fall (even partly) among the censored runs: they are only known to exceed the cap."""
     key = f"{level:g}"
     cap = runs[0].cap
     counts = [r.reached.get(key) for r in runs]
     values = np.array([c if c is not None else cap for c in counts], dtype=float)
-    q1, median, q3 = (float(np.percentile(values, q)) for q in (25, 50, 75))
+    above = np.array([c if c is not None else cap + 1 for c in counts], dtype=float)
+    stats = {
+        "median": float(np.percentile(values, 50)),
+        "q1": float(np.percentile(values, 25)),
+        "q3": float(np.percentile(values, 75)),
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+    }
+    flags = {
+        "median": np.percentile(above, 50),
+        "q1": np.percentile(above, 25),
+        "q3": np.percentile(above, 75),
+        "min": np.min(above),
+        "max": np.max(above),
+    }
     return {
         "runs": len(runs),
         "reached": sum(c is not None for c in counts),
         "censored": sum(c is None for c in counts),
-        "median": median,
-        "q1": q1,
-        "q3": q3,
+        **stats,
         "mean": float(np.mean(values)),
-        "min": float(np.min(values)),
-        "max": float(np.max(values)),
-        "median_censored": median >= cap and any(c is None for c in counts),
+        "censored_stats": [k for k, v in flags.items() if v > cap],
         "md_runs": statistics.fmean(r.md_runs for r in runs),
         "model_calls": statistics.fmean(r.model_calls for r in runs),
         "seconds": statistics.fmean(r.seconds for r in runs),
     }
 
 
-def _n(value: float, cap: int) -> str:
-    text = f"{value:g}" if value == int(value) else f"{value:.1f}"
-    return f">{cap}" if value >= cap else text
+def _n(s: dict[str, Any], key: str, cap: int) -> str:
+    if key in s["censored_stats"]:
+        return f">{cap}"
+    value = s[key]
+    return f"{value:g}" if value == int(value) else f"{value:.1f}"
 
 
 def table(
-    by_strategy: dict[str, list[Run]], level: float, cap: int
+    by_strategy: dict[str, list[Run]], level: float, cap: int, *, criterion: bool
 ) -> tuple[list[str], dict[str, Any]]:
+    role = "the criterion" if criterion else "supplementary, not the criterion"
     lines = [
         f"experiments until one reaches {level:g} x the maximum "
-        "(true conductivity of what was mixed):",
+        f"(true conductivity of what was mixed; {role}):",
         "",
         "| strategy | median | quartiles | mean | min | max | runs reaching it "
         "| MD runs / model calls per run | s per run |",
@@ -351,20 +369,21 @@ def table(
         s = stats[name] = summarise(runs, level)
         mean = ("≥ " if s["censored"] else "") + f"{s['mean']:.1f}"
         lines.append(
-            f"| {LABELS[name]} | {_n(s['median'], cap)} | {_n(s['q1'], cap)}-{_n(s['q3'], cap)} | "
-            f"{mean} | {_n(s['min'], cap)} | {_n(s['max'], cap)} | {s['reached']}/{s['runs']} | "
+            f"| {LABELS[name]} | {_n(s, 'median', cap)} | {_n(s, 'q1', cap)}-{_n(s, 'q3', cap)} | "
+            f"{mean} | {_n(s, 'min', cap)} | {_n(s, 'max', cap)} | {s['reached']}/{s['runs']} | "
             f"{s['md_runs']:g} / {s['model_calls']:g} | {s['seconds']:.1f} |"
         )
     if "random" in stats:
         for name in ("bo", "bo+md+model"):
             if name in stats:
                 ratio = stats[name]["median"] / stats["random"]["median"]
+                if "median" in stats["random"]["censored_stats"]:
+                    lines += ["", f"{LABELS[name]}: random search's median is censored"]
+                    continue
                 verdict = "met" if ratio <= 1 / 3 else "not met"
+                target = f" (target <= 0.33: {verdict})" if criterion else ""
                 lines.append("")
-                lines.append(
-                    f"{LABELS[name]}: median / random median = {ratio:.2f} "
-                    f"(target <= 0.33: {verdict})"
-                )
+                lines.append(f"{LABELS[name]}: median / random median = {ratio:.2f}{target}")
     return lines, stats
 
 
@@ -393,7 +412,7 @@ def main() -> None:
         "--levels",
         type=float,
         nargs="+",
-        default=[0.95],
+        default=[0.95, 0.98, 0.99],
         help="shares of the maximum; the first is the criterion, runs go on until all are reached",
     )
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
@@ -402,13 +421,16 @@ def main() -> None:
     command = " ".join([".venv/bin/python", "benchmarks/optimizer_efficiency.py", *sys.argv[1:]])
     print(machine(), flush=True)
     started = time.perf_counter()
-    truth = ground_truth_maximum()
+    truth = ground_truth_maximum(opts.levels)
     maximum = truth["max_S_per_m"]
+    shares = ", ".join(
+        f"{lv:g}: {100 * truth['share_above'][f'{lv:g}']:.1f} %" for lv in opts.levels
+    )
     print(
         f"ground truth at {TEMPERATURE_K} K: max {maximum:.4f} S/m at x_EC {truth['x_EC']:.4f}, "
         f"x_LiPF6 {truth['x_LiPF6']:.4f} ({truth['molality_mol_per_kg']:.3f} mol/kg, "
-        f"w_EC {truth['w_EC']:.3f}); {100 * truth['share_of_space_at_0.95']:.1f} % of the "
-        f"feasible space is above 0.95 x max ({time.perf_counter() - started:.0f} s)",
+        f"w_EC {truth['w_EC']:.3f}); share of the feasible space at or above level x max: "
+        f"{shares} ({time.perf_counter() - started:.0f} s)",
         flush=True,
     )
     tasks = [
@@ -420,12 +442,8 @@ def main() -> None:
     with mp.get_context("fork").Pool(opts.jobs) as pool:
         for i, run in enumerate(pool.imap_unordered(execute, tasks), start=1):
             by_strategy[run.strategy].append(run)
-            reached = (
-                ", ".join(
-                    f"{k}: {_n(v, opts.cap) if v else f'>{opts.cap}'}"
-                    for k, v in run.reached.items()
-                )
-                or f">{opts.cap}"
+            reached = ", ".join(
+                f"{lv:g}: {run.reached.get(f'{lv:g}') or f'>{opts.cap}'}" for lv in run.levels
             )
             print(
                 f"[{i}/{len(tasks)}] {run.strategy} seed {run.seed}: {reached} "
@@ -441,8 +459,8 @@ def main() -> None:
     )
     print(f"command: {command}")
     summaries = {}
-    for level in opts.levels:
-        lines, summaries[f"{level:g}"] = table(by_strategy, level, opts.cap)
+    for i, level in enumerate(opts.levels):
+        lines, summaries[f"{level:g}"] = table(by_strategy, level, opts.cap, criterion=i == 0)
         print()
         print("\n".join(lines))
     if opts.json:

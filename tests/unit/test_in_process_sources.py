@@ -78,18 +78,45 @@ def test_propose_starts_at_random_then_follows_expected_improvement() -> None:
     assert propose(cfg, State(posted=1), 2, limitations=[LIMITS])[0] != picks
 
 
-def test_propose_with_auxiliary_data_goes_for_the_sources_maximum_at_once() -> None:
+def test_propose_starts_at_random_even_with_auxiliary_data() -> None:
+    """A source is calibrated on reference points: the first ones must not follow it."""
+    cfg = OptimizerConfig(temperature=T_K, n_candidates=1000, data=[MD], seed=1)
+    plain = OptimizerConfig(temperature=T_K, n_candidates=1000, seed=1)
+    state = State(observations=md_bump())
+    for posted in range(cfg.n_initial):
+        state.posted = posted
+        picks, model = propose(cfg, state, 1, limitations=[LIMITS])
+        assert model is not None and model.sources  # fitted all the same
+        assert picks == propose(plain, State(posted=posted), 1, limitations=[LIMITS])[0]
+        (x_ec, x_li), value = picks[0], bump(*picks[0])
+        state.observations.append(Observation(cfg.reference, x_ec, x_li, T_K, value, f"r{posted}"))
+
+
+def test_propose_with_reference_and_auxiliary_data_goes_for_the_maximum() -> None:
     cfg = OptimizerConfig(temperature=T_K, n_candidates=2000, data=[MD], seed=1)
-    rng = np.random.default_rng(7)
-    pts = chemistry.candidates(rng, n=400, temperature=T_K, limitations=[LIMITS])[:30]
+    far = [(0.05, 0.02), (0.5, 0.02), (0.05, 0.11)]
     state = State(
+        posted=3,
         observations=[
-            Observation(MD, x_ec, x_li, T_K, 0.8 * bump(x_ec, x_li), f"md{i}")
-            for i, (x_ec, x_li) in enumerate(pts)
-        ]
+            *md_bump(),
+            *(
+                Observation(cfg.reference, a, b, T_K, bump(a, b), f"r{i}")
+                for i, (a, b) in enumerate(far)
+            ),
+        ],
     )
     model = fit_model(cfg, state.observations)
     assert set(model.sources) == {"conductivity/molecular_dynamics"}
     ((x_ec, x_li),), used = propose(cfg, state, 1, limitations=[LIMITS])
     assert used is not None and used.sources
     assert abs(x_ec - 0.3) < 0.1 and abs(x_li - 0.08) < 0.025
+
+
+def md_bump() -> list[Observation]:
+    """30 MD-like values of the bump, scaled by 0.8, inside the limitations."""
+    rng = np.random.default_rng(7)
+    pts = chemistry.candidates(rng, n=400, temperature=T_K, limitations=[LIMITS])[:30]
+    return [
+        Observation(MD, x_ec, x_li, T_K, 0.8 * bump(x_ec, x_li), f"md{i}")
+        for i, (x_ec, x_li) in enumerate(pts)
+    ]
