@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import sqlalchemy as sa
@@ -77,6 +78,7 @@ MULTI_METHOD_SHARE = 0.1  # of conductivity requests: two_electrode or impedance
 PROBE_TEMPERATURE = {"min": 350.0, "max": 360.0}
 PROBE_MATCHES = 5
 BATCH_ROWS = 10_000
+RECENT = 200
 KEY_PREFIX = "FINALES_"
 
 
@@ -89,6 +91,7 @@ class Seeded:
     probe: Principal
     request_ids: list[str]
     deep_cursor: str
+    recent: datetime  # created_at of the 200th newest request: ?since= returns a full page
     counts: dict[str, int] = field(default_factory=dict)
     seed_s: float = 0.0
 
@@ -393,6 +396,7 @@ def seed(url: str, n: int, *, pending: int, reserved: int, rng_seed: int = 1) ->
             probe=setup["principal"]["probe"],
             request_ids=history.request_ids,
             deep_cursor=encode_cursor(int(n * 0.9)),
+            recent=history.rows["requests"][max(0, n - RECENT)]["created_at"],
             counts=counts,
             seed_s=time.perf_counter() - started,
         )
@@ -477,6 +481,7 @@ def endpoints(seeded: Seeded, rng: random.Random) -> dict[str, Callable[[], tupl
     """Name -> a function giving (credential, path) for the next call."""
     ids = seeded.request_ids
     admin, probe = seeded.admin_key, seeded.probe_key
+    since = quote(seeded.recent.isoformat())
     return {
         "GET /work (probe tenant)": lambda: (probe, "/api/v1/work?limit=10"),
         "GET /requests?status=pending": lambda: (admin, "/api/v1/requests?status=pending"),
@@ -486,6 +491,7 @@ def endpoints(seeded: Seeded, rng: random.Random) -> dict[str, Callable[[], tupl
             admin,
             f"/api/v1/requests?cursor={seeded.deep_cursor}",
         ),
+        "GET /requests?since= (last 200)": lambda: (admin, f"/api/v1/requests?since={since}"),
         "GET /results (first page)": lambda: (admin, "/api/v1/results"),
         "GET /requests/{id}": lambda: (admin, f"/api/v1/requests/{rng.choice(ids)}"),
         "GET /requests/{id}/history": lambda: (
@@ -542,6 +548,7 @@ def hot_queries(seeded: Seeded) -> dict[str, Callable[[Any], Any]]:
         "requests?status=resolved": lambda s: request_svc.list_requests(s, status="resolved"),
         "requests first page": lambda s: request_svc.list_requests(s),
         "requests deep page": lambda s: request_svc.list_requests(s, cursor=seeded.deep_cursor),
+        "requests since (last 200)": lambda s: request_svc.list_requests(s, since=seeded.recent),
         "results first page": lambda s: result_svc.list_results(s),
         "results?status=original": lambda s: result_svc.list_results(s, status="original"),
         "request by id": lambda s: get_request(s, rid),

@@ -237,6 +237,26 @@ def test_list_status_filter_pages_with_cursor(lab: Lab) -> None:
     assert none.json()["items"] == []
 
 
+def test_list_since_pages_with_cursor(lab: Lab) -> None:
+    """``since`` starts at the first request created then; the cursor pages on from there."""
+    before = [lab.post_request()["id"] for _ in range(3)]
+    lab.clock.advance(60)
+    cut = lab.clock().isoformat()
+    after = [lab.post_request()["id"] for _ in range(3)]
+    first = lab.reader.get("/requests", params={"since": cut, "limit": 2}).json()
+    rest = lab.reader.get(
+        "/requests", params={"since": cut, "limit": 2, "cursor": first["next_cursor"]}
+    ).json()
+    assert [i["id"] for i in first["items"] + rest["items"]] == after
+    assert rest["next_cursor"] is None
+    pending = lab.reader.get("/requests", params={"since": cut, "status": "pending"}).json()
+    assert [i["id"] for i in pending["items"]] == after
+    everything = lab.reader.get("/requests", params={"since": "2000-01-01T00:00:00Z"}).json()
+    assert [i["id"] for i in everything["items"]] == before + after
+    results = lab.reader.get("/results", params={"since": cut}).json()
+    assert results == {"items": [], "next_cursor": None}
+
+
 # ---------------------------------------------------------------------- one, history, results
 
 

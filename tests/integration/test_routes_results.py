@@ -185,6 +185,8 @@ def test_list_and_get_results(lab: Lab, expect_error: ErrorCheck) -> None:
     assert ids(quantity="viscosity") == []
     assert ids(request_id=rb["request_id"]) == [rb["id"]]
     assert ids(since="2999-01-01T00:00:00Z") == []
+    assert ids(since="2000-01-01T00:00:00Z") == [ra["id"], rb["id"], ru["id"]]
+    assert ids(since=rb["created_at"]) == [rb["id"], ru["id"]]
 
     page1 = lab.reader.get("/results", params={"limit": 2, "include_deleted": True}).json()
     assert [i["id"] for i in page1["items"]] == [ra["id"], rb["id"]]

@@ -120,6 +120,7 @@ requests = sa.Table(
     sa.Column("requester_tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=True),
     sa.Column("parent_request_id", ID, nullable=True, index=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_requests_created", "created_at", "seq"),  # where ?since= listings start
 )
 
 # One row per acceptable method, so that filters and the hand-out can join on (quantity, method).
@@ -178,6 +179,7 @@ results = sa.Table(
     sa.Column("supersedes", ID, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_results_qm", "quantity", "method", "seq"),
+    sa.Index("ix_results_created", "created_at", "seq"),  # where ?since= listings start
 )
 
 result_events = sa.Table(

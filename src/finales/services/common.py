@@ -38,6 +38,19 @@ def decode_cursor(cursor: str | None) -> int:
         raise invalid("/cursor", "not a cursor returned by this server") from None
 
 
+def first_seq_since(session: Session, table: sa.Table, since: datetime) -> int | None:
+    """The smallest ``seq`` of the rows created at or after ``since`` (None: there is none).
+
+    Read from the table's (created_at, seq) index, so it costs the rows since, not the
+    history: ``seq + 0`` keeps SQLite from its min() shortcut, which walks the primary key
+    from the oldest row until one matches.
+    """
+    first = session.scalar(
+        sa.select(sa.func.min(table.c.seq + 0)).where(table.c.created_at >= since)
+    )
+    return None if first is None else int(first)
+
+
 def page(rows: list[Any], limit: int, seq_of: Any) -> tuple[list[Any], str | None]:
     """Cut one extra fetched row off and turn it into the next cursor."""
     if len(rows) > limit:

@@ -19,6 +19,7 @@ from finales.services.capabilities import _active_map, capability_for_use
 from finales.services.common import (
     add_request_event,
     decode_cursor,
+    first_seq_since,
     get_request,
     new_id,
     page,
@@ -149,7 +150,13 @@ def list_requests(
     # With a status filter, page on request_state's seq: SQLite then reads the page in order
     # from the (status, request_seq) index instead of sorting every request of that status.
     key = t.request_state.c.request_seq if status else t.requests.c.seq
-    q = request_select().where(key > decode_cursor(cursor))
+    start = decode_cursor(cursor)
+    if since and not cursor:  # the first page starts at the first row since, not the oldest
+        first = first_seq_since(session, t.requests, since)
+        if first is None:
+            return [], None
+        start = first - 1
+    q = request_select().where(key > start)
     if status:
         q = q.where(t.request_state.c.status == status)
     if quantity:

@@ -19,6 +19,7 @@ from finales.services.common import (
     add_request_event,
     add_result_event,
     decode_cursor,
+    first_seq_since,
     get_request,
     get_result,
     new_id,
@@ -381,7 +382,13 @@ def list_results(
 ) -> tuple[list[dict[str, Any]], str | None]:
     # With a status filter, page on result_state's seq (read in order from its status index).
     key = t.result_state.c.result_seq if status else t.results.c.seq
-    q = result_select().where(key > decode_cursor(cursor))
+    start = decode_cursor(cursor)
+    if since and not cursor:  # the first page starts at the first result since
+        first = first_seq_since(session, t.results, since)
+        if first is None:
+            return [], None
+        start = first - 1
+    q = result_select().where(key > start)
     if request_id:
         q = q.where(t.requests.c.id == request_id)
     if quantity:
