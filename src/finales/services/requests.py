@@ -156,7 +156,9 @@ def list_requests(
         if first is None:
             return [], None
         start = first - 1
-    q = request_select().where(key > start)
+    # The bound on both sides of the join: PostgreSQL does not carry a range across it, and
+    # would merge-join request_state from its first row up to the cursor.
+    q = request_select().where(t.requests.c.seq > start, t.request_state.c.request_seq > start)
     if status:
         q = q.where(t.request_state.c.status == status)
     if quantity:

@@ -388,7 +388,8 @@ def list_results(
         if first is None:
             return [], None
         start = first - 1
-    q = result_select().where(key > start)
+    # The bound on both sides of the join (see services.requests.list_requests).
+    q = result_select().where(t.results.c.seq > start, t.result_state.c.result_seq > start)
     if request_id:
         q = q.where(t.requests.c.id == request_id)
     if quantity:
