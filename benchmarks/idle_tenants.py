@@ -195,6 +195,18 @@ class Sampler:
         return out + f", server CPU {100 * self.cpu_share:.0f} % of one core"
 
 
+def sync_route_latency(url: str, calls: int = 20) -> str:
+    """``/healthz`` is a plain ``def`` route: it needs a worker thread, so it would queue
+    behind long-polls that held the thread pool."""
+    lat = []
+    with httpx.Client(timeout=30) as client:
+        for _ in range(calls):
+            started = time.perf_counter()
+            client.get(url + "/healthz").raise_for_status()
+            lat.append((time.perf_counter() - started) * 1000)
+    return f"GET /healthz (a thread-pool route) median {statistics.median(lat):.1f} ms"
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -253,7 +265,9 @@ def main() -> None:
                 time.sleep(SETTLE_S)
                 with Sampler(proc.pid, db_url) as idle_only:
                     time.sleep(opts.seconds / 2)
-                idle_notes.append(f"round {rnd + 1}: {idle_only.summary()}")
+                idle_notes.append(
+                    f"round {rnd + 1}: {idle_only.summary()}; {sync_route_latency(url)}"
+                )
                 with Sampler(proc.pid, db_url) as busy:
                     loaded = measure(url, "clean", opts.clients, opts.seconds, admin, robot)
                 stats = pollers.stop()
