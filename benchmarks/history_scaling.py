@@ -678,12 +678,13 @@ def print_tables(opts: Any, results: dict[str, dict[int, list[float]]], notes: l
             )
     lo, hi = sizes[0], sizes[-1]
     head = " | ".join(f"p95 {n:,}" for n in sizes)
-    print(f"\n| endpoint | {head} | p95({hi:,}) / p95({lo:,}) |")
-    print("|---|" + "---|" * len(sizes) + "---|")
+    print(f"\n| endpoint | {head} | p95({hi:,}) / p95({lo:,}) | p50({hi:,}) / p50({lo:,}) |")
+    print("|---|" + "---|" * len(sizes) + "---|---|")
     for name, by_n in results.items():
         cells = " | ".join(f"{pct(by_n[n], 0.95):.1f}" for n in sizes)
-        ratio = pct(by_n[hi], 0.95) / pct(by_n[lo], 0.95)
-        print(f"| {name} | {cells} | {ratio:.2f} |")
+        p95 = pct(by_n[hi], 0.95) / pct(by_n[lo], 0.95)
+        p50 = pct(by_n[hi], 0.5) / pct(by_n[lo], 0.5)
+        print(f"| {name} | {cells} | {p95:.2f} | {p50:.2f} |")
 
 
 if __name__ == "__main__":
