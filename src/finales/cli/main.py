@@ -13,8 +13,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from finales.db.engine import Database
 from finales.db.migrate import current_revision, head_revision, upgrade
@@ -104,12 +104,12 @@ def _db(*, migrate_sqlite: bool = True) -> Iterator[Database]:
         db.dispose()
 
 
-def _write(fn: Callable[[Session], T]) -> T:
+def _write(fn: Callable[[Connection], T]) -> T:
     with _errors(), _db() as db, db.write() as s:
         return fn(s)
 
 
-def _read(fn: Callable[[Session], T]) -> T:
+def _read(fn: Callable[[Connection], T]) -> T:
     with _errors(), _db() as db, db.read() as s:
         return fn(s)
 
@@ -210,7 +210,7 @@ def user_add(
     if password is not None and len(password) < 8:
         _fail("the password must have at least 8 characters")
 
-    def op(s: Session) -> Principal:
+    def op(s: Connection) -> Principal:
         tenant_id = None
         if tenant is not None:
             try:
@@ -280,14 +280,14 @@ def capability_add(
         _fail("nothing to add: give capability files, or --builtin for the built-in library")
     principal = _cli_principal()
 
-    def register(s: Session, source: str, cap: dict[str, Any]) -> dict[str, Any]:
+    def register(s: Connection, source: str, cap: dict[str, Any]) -> dict[str, Any]:
         try:
             return capabilities.register_capability(s, principal=principal, now=utcnow(), **cap)
         except FinalesError as exc:
             exc.detail = f"{source}: {exc.detail}"
             raise
 
-    def op(s: Session) -> list[dict[str, Any]]:
+    def op(s: Connection) -> list[dict[str, Any]]:
         done = [register(s, "built-in", cap) for cap in _builtin_capabilities()] if builtin else []
         for path in files or []:
             done += [register(s, str(path), cap) for cap in read_capabilities(path)]
@@ -433,7 +433,7 @@ def tenant_add(
     spec = read_tenant_or_fail(file)
     principal = _cli_principal()
 
-    def op(s: Session) -> dict[str, Any]:
+    def op(s: Connection) -> dict[str, Any]:
         row = tenants.add_tenant(
             s,
             principal=principal,

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from finales.errors import Unavailable
 
@@ -112,7 +111,7 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self) -> Iterator[Connection]:
         """One write transaction: commit on success, roll back on any error."""
         lock = self._write_lock
         if lock is not None and not lock.acquire(timeout=self.busy_timeout_s):
@@ -125,7 +124,7 @@ class Database:
                 lock.release()
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self) -> Iterator[Connection]:
         """One read-only transaction (a consistent snapshot on both backends)."""
         with _translate_db_errors(), self._read_engine.begin() as conn:
             yield conn

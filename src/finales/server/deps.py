@@ -10,8 +10,8 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from finales.domain.principals import Principal
@@ -91,7 +91,7 @@ def create(
     st: AppState,
     principal: Principal,
     body: BaseModel | list[BaseModel] | None,
-    op: Callable[[Session], Any],
+    op: Callable[[Connection], Any],
     *,
     status_code: int = 201,
     after: Callable[[], None] | None = None,

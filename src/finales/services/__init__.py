@@ -1,1 +1,2 @@
-"""Broker operations on a Session. They flush, never commit: routes own the transaction."""
+"""Broker operations on a database connection inside a transaction the caller owns (routes
+and the CLI open it with Database.write or Database.read); services never commit."""

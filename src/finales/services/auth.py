@@ -12,8 +12,8 @@ from typing import Any
 import jwt
 import sqlalchemy as sa
 from pwdlib import PasswordHash
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from finales.db import tables as t
 from finales.domain.principals import Principal, Role
@@ -37,7 +37,7 @@ def _principal(row: Any) -> Principal:
 
 
 def add_principal(
-    session: Session,
+    session: Connection,
     *,
     name: str,
     role: Role,
@@ -72,7 +72,7 @@ def add_principal(
 
 
 def principal_row(
-    session: Session, *, name: str | None = None, principal_id: str | None = None
+    session: Connection, *, name: str | None = None, principal_id: str | None = None
 ) -> Any:
     col = t.principals.c.name if name is not None else t.principals.c.id
     return session.execute(
@@ -80,19 +80,19 @@ def principal_row(
     ).first()
 
 
-def get_principal(session: Session, principal_id: str) -> Principal | None:
+def get_principal(session: Connection, principal_id: str) -> Principal | None:
     row = principal_row(session, principal_id=principal_id)
     return _principal(row) if row else None
 
 
-def get_principal_by_name(session: Session, name: str) -> Principal:
+def get_principal_by_name(session: Connection, name: str) -> Principal:
     row = principal_row(session, name=name)
     if row is None:
         raise NotFound(f"no principal named {name!r}")
     return _principal(row)
 
 
-def list_principals(session: Session) -> list[dict[str, Any]]:
+def list_principals(session: Connection) -> list[dict[str, Any]]:
     rows = session.execute(
         sa.select(
             t.principals.c.id,
@@ -105,7 +105,7 @@ def list_principals(session: Session) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def authenticate_password(session: Session, name: str, password: str) -> Principal:
+def authenticate_password(session: Connection, name: str, password: str) -> Principal:
     """Check a name and password; unknown names and wrong passwords both raise 401."""
     row = principal_row(session, name=name)
     stored = row.password_hash if row is not None and row.password_hash else _dummy_hash()
@@ -121,7 +121,7 @@ def _key_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_api_key(session: Session, *, principal_name: str, now: datetime) -> tuple[str, str]:
+def create_api_key(session: Connection, *, principal_name: str, now: datetime) -> tuple[str, str]:
     """Create a key for a principal; returns ``(key_id, key)``. The key is never stored."""
     principal = get_principal_by_name(session, principal_name)
     key_id = secrets.token_hex(8)
@@ -134,7 +134,7 @@ def create_api_key(session: Session, *, principal_name: str, now: datetime) -> t
     return key_id, f"{API_KEY_PREFIX}{key_id}_{secret}"
 
 
-def authenticate_api_key(session: Session, key: str) -> Principal:
+def authenticate_api_key(session: Connection, key: str) -> Principal:
     try:
         key_id, secret = key[len(API_KEY_PREFIX) :].split("_", 1)
     except ValueError:
@@ -172,7 +172,7 @@ def principal_id_from_token(token: str, *, secret: str) -> str:
     return str(claims["sub"])
 
 
-def authenticate_bearer(session: Session, credential: str, *, secret: str) -> Principal:
+def authenticate_bearer(session: Connection, credential: str, *, secret: str) -> Principal:
     if credential.startswith(API_KEY_PREFIX):
         return authenticate_api_key(session, credential)
     principal = get_principal(session, principal_id_from_token(credential, secret=secret))

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 from finales.domain.principals import Principal, Role
@@ -16,7 +16,7 @@ from finales.services.common import new_id
 
 
 def register_capability(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     quantity: str,
@@ -59,7 +59,7 @@ def register_capability(
     return get_capability(session, quantity, method)
 
 
-def _latest(session: Session, quantity: str, method: str, version: int | None = None) -> Any:
+def _latest(session: Connection, quantity: str, method: str, version: int | None = None) -> Any:
     q = sa.select(t.capabilities).where(
         t.capabilities.c.quantity == quantity, t.capabilities.c.method == method
     )
@@ -68,7 +68,7 @@ def _latest(session: Session, quantity: str, method: str, version: int | None = 
     return session.execute(q.order_by(t.capabilities.c.version.desc()).limit(1)).first()
 
 
-def _active_map(session: Session) -> dict[tuple[str, str], bool]:
+def _active_map(session: Connection) -> dict[tuple[str, str], bool]:
     return {(r.quantity, r.method): r.active for r in session.execute(_ACTIVE_MAP)}
 
 
@@ -85,7 +85,7 @@ def _build_active_map() -> sa.Select[Any]:
 _ACTIVE_MAP = _build_active_map()
 
 
-def is_active(session: Session, quantity: str, method: str) -> bool:
+def is_active(session: Connection, quantity: str, method: str) -> bool:
     ce = t.capability_events
     row = session.execute(
         sa.select(ce.c.active)
@@ -97,7 +97,7 @@ def is_active(session: Session, quantity: str, method: str) -> bool:
 
 
 def _set_active(
-    session: Session,
+    session: Connection,
     quantity: str,
     method: str,
     active: bool,
@@ -113,7 +113,7 @@ def _set_active(
 
 
 def set_active(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     quantity: str,
@@ -134,7 +134,7 @@ def _view(row: Any, versions: list[int], active: bool) -> dict[str, Any]:
 
 
 def get_capability(
-    session: Session, quantity: str, method: str, version: int | None = None
+    session: Connection, quantity: str, method: str, version: int | None = None
 ) -> dict[str, Any]:
     row = _latest(session, quantity, method, version)
     if row is None:
@@ -149,7 +149,7 @@ def get_capability(
 
 
 def list_capabilities(
-    session: Session,
+    session: Connection,
     *,
     active: bool | None = None,
     quantity: str | None = None,
@@ -174,7 +174,7 @@ def list_capabilities(
 
 
 def capability_for_use(
-    session: Session, quantity: str, method: str, pointer_: str
+    session: Connection, quantity: str, method: str, pointer_: str
 ) -> dict[str, Any]:
     """The latest version of an active capability, or a 422 naming the field that chose it."""
     from finales.errors import invalid
@@ -211,7 +211,7 @@ _FOR_USE = (
 )
 
 
-def capability_by_id(session: Session, capability_id: str) -> dict[str, Any]:
+def capability_by_id(session: Connection, capability_id: str) -> dict[str, Any]:
     row = session.execute(sa.select(t.capabilities).where(t.capabilities.c.id == capability_id))
     found = row.first()
     if found is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 from finales.domain.principals import Principal
@@ -17,7 +17,7 @@ from finales.services.tenants import current_offers
 
 
 def handout_offers(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     quantity: str | None = None,
@@ -59,14 +59,14 @@ _VIEWS = sa.select(
 ).where(t.requests.c.seq.in_(sa.bindparam("seqs", expanding=True)))
 
 
-def snapshot(session: Session) -> Snapshot:
+def snapshot(session: Connection) -> Snapshot:
     """Read from indexes only: the cost follows the live queue, not the history."""
     pending = frozenset(session.scalars(_PENDING))
     offers_mark, capabilities_mark = session.execute(_MARKS).one()
     return Snapshot(pending, offers_mark or 0, capabilities_mark or 0)
 
 
-def work_views(session: Session, seqs: list[int]) -> list[dict[str, Any]]:
+def work_views(session: Connection, seqs: list[int]) -> list[dict[str, Any]]:
     """Quantity, methods and parameters of requests: what a waiter's offers are matched on."""
     if not seqs:
         return []

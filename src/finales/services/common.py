@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 from finales.errors import NotFound, invalid
@@ -38,7 +38,7 @@ def decode_cursor(cursor: str | None) -> int:
         raise invalid("/cursor", "not a cursor returned by this server") from None
 
 
-def first_seq_since(session: Session, table: sa.Table, since: datetime) -> int | None:
+def first_seq_since(session: Connection, table: sa.Table, since: datetime) -> int | None:
     """The smallest ``seq`` of the rows created at or after ``since`` (None: there is none).
 
     Read from the table's (created_at, seq) index, so it costs the rows since, not the
@@ -95,7 +95,7 @@ _REQUEST_SELECT = sa.select(*REQUEST_COLUMNS).select_from(
 _REQUEST_BY_ID = _REQUEST_SELECT.where(t.requests.c.id == sa.bindparam("request_id"))
 
 
-def get_request(session: Session, request_id: str) -> dict[str, Any]:
+def get_request(session: Connection, request_id: str) -> dict[str, Any]:
     row = session.execute(_REQUEST_BY_ID, {"request_id": request_id}).first()
     if row is None:
         raise NotFound(f"no request with id {request_id!r}")
@@ -136,7 +136,7 @@ _RESULT_SELECT = sa.select(*RESULT_COLUMNS).select_from(
 _RESULT_BY_ID = _RESULT_SELECT.where(t.results.c.id == sa.bindparam("result_id"))
 
 
-def get_result(session: Session, result_id: str) -> dict[str, Any]:
+def get_result(session: Connection, result_id: str) -> dict[str, Any]:
     row = session.execute(_RESULT_BY_ID, {"result_id": result_id}).first()
     if row is None:
         raise NotFound(f"no result with id {result_id!r}")
@@ -148,7 +148,7 @@ _INSERT_RESULT_EVENT = t.result_events.insert()
 
 
 def add_request_event(
-    session: Session,
+    session: Connection,
     *,
     request_seq: int,
     now: datetime,
@@ -175,7 +175,7 @@ def add_request_event(
 
 
 def add_result_event(
-    session: Session,
+    session: Connection,
     *,
     result_seq: int,
     now: datetime,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 
@@ -34,7 +34,7 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def json_bundle(session: Session) -> dict[str, Any]:
+def json_bundle(session: Connection) -> dict[str, Any]:
     """Every table as rows, read in one transaction (the caller's snapshot); no secrets."""
     bundle: dict[str, Any] = {"format": "finales-export", "version": 1, "tables": {}}
     for name in EXPORT_TABLES:

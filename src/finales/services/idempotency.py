@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 from finales.errors import Conflict
@@ -20,7 +20,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 def lookup(
-    session: Session, *, principal_id: str, key: str, fingerprint_: str
+    session: Connection, *, principal_id: str, key: str, fingerprint_: str
 ) -> tuple[int, Any] | None:
     row = session.execute(
         sa.select(t.idempotency_keys).where(
@@ -35,7 +35,7 @@ def lookup(
 
 
 def store(
-    session: Session,
+    session: Connection,
     *,
     principal_id: str,
     key: str,

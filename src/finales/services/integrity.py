@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 
 
-def rebuilt_request_states(session: Session) -> dict[int, dict[str, Any]]:
+def rebuilt_request_states(session: Connection) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     for ev in session.execute(sa.select(t.request_events).order_by(t.request_events.c.seq)):
         state = out.setdefault(ev.request_seq, {})
@@ -26,14 +26,14 @@ def rebuilt_request_states(session: Session) -> dict[int, dict[str, Any]]:
     return out
 
 
-def rebuilt_result_states(session: Session) -> dict[int, str]:
+def rebuilt_result_states(session: Connection) -> dict[int, str]:
     out: dict[int, str] = {}
     for ev in session.execute(sa.select(t.result_events).order_by(t.result_events.c.seq)):
         out[ev.result_seq] = ev.to_status
     return out
 
 
-def projection_mismatches(session: Session) -> list[str]:
+def projection_mismatches(session: Connection) -> list[str]:
     """Differences between the stored projections and a rebuild from the events (empty: ok)."""
     problems: list[str] = []
     rebuilt = rebuilt_request_states(session)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 from finales.domain.leases import lease_expiry
@@ -32,7 +32,7 @@ HANDOUT_SCAN_MAX = 5000
 
 
 def submit_request(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     quantity: str,
@@ -89,7 +89,7 @@ _INSERT_STATE = t.request_state.insert()
 
 
 def _insert_request(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     quantity: str,
@@ -135,7 +135,7 @@ def _insert_request(
 
 
 def list_requests(
-    session: Session,
+    session: Connection,
     *,
     status: str | None = None,
     quantity: str | None = None,
@@ -183,7 +183,7 @@ def list_requests(
     return items, next_cursor
 
 
-def history(session: Session, request_id: str) -> list[dict[str, Any]]:
+def history(session: Connection, request_id: str) -> list[dict[str, Any]]:
     req = get_request(session, request_id)
     rows = session.execute(
         sa.select(t.request_events)
@@ -216,7 +216,7 @@ _EXPIRE_ONE = _expiry_statements(one=True)
 _EXPIRE_ALL = _expiry_statements(one=False)
 
 
-def expire_leases(session: Session, *, now: datetime, request_seq: int | None = None) -> int:
+def expire_leases(session: Connection, *, now: datetime, request_seq: int | None = None) -> int:
     """Turn expired reservations back to pending, one event each. Returns how many.
 
     A single conditional UPDATE: concurrent sweepers and claimers cannot both expire the same
@@ -278,7 +278,7 @@ _CLAIM = (
 
 
 def claim(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     request_id: str,
@@ -319,7 +319,7 @@ def claim(
 
 
 def _reserved_by_caller(
-    session: Session, principal: Principal, request_id: str, now: datetime
+    session: Connection, principal: Principal, request_id: str, now: datetime
 ) -> dict[str, Any]:
     req = get_request(session, request_id)
     if req["status"] != RS.RESERVED.value:
@@ -333,7 +333,12 @@ def _reserved_by_caller(
 
 
 def heartbeat(
-    session: Session, *, principal: Principal, request_id: str, lease_s: float | None, now: datetime
+    session: Connection,
+    *,
+    principal: Principal,
+    request_id: str,
+    lease_s: float | None,
+    now: datetime,
 ) -> dict[str, Any]:
     """Extend the caller's lease; 409 when the lease is already lost."""
     req = _reserved_by_caller(session, principal, request_id, now)
@@ -366,7 +371,7 @@ def heartbeat(
 
 
 def _transition(
-    session: Session,
+    session: Connection,
     *,
     req: dict[str, Any],
     principal: Principal,
@@ -405,7 +410,7 @@ def _transition(
 
 
 def release(
-    session: Session, *, principal: Principal, request_id: str, now: datetime, message: str = ""
+    session: Connection, *, principal: Principal, request_id: str, now: datetime, message: str = ""
 ) -> dict[str, Any]:
     """Give a reservation back (reserver or admin): the request is pending again."""
     req = get_request(session, request_id)
@@ -426,7 +431,7 @@ def release(
 
 
 def retract(
-    session: Session, *, principal: Principal, request_id: str, now: datetime, message: str = ""
+    session: Connection, *, principal: Principal, request_id: str, now: datetime, message: str = ""
 ) -> dict[str, Any]:
     """Withdraw a pending or reserved request (requester or admin)."""
     req = get_request(session, request_id)
@@ -450,7 +455,7 @@ def retract(
 
 
 def work(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     now: datetime,

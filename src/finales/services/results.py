@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.db import tables as t
 from finales.domain.principals import Principal
@@ -48,7 +48,7 @@ _INSERT_RESULT_STATE = t.result_state.insert()
 
 
 def _insert_result(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     tenant_id: str,
@@ -96,7 +96,7 @@ def _insert_result(
 
 
 def post_result(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     request_id: str | None,
@@ -193,7 +193,7 @@ def post_result(
 
 
 def _post_unsolicited(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     tenant_id: str,
@@ -233,7 +233,7 @@ def _post_unsolicited(
     return get_result(session, result_id)
 
 
-def _owned_result(session: Session, principal: Principal, result_id: str) -> dict[str, Any]:
+def _owned_result(session: Connection, principal: Principal, result_id: str) -> dict[str, Any]:
     res = get_result(session, result_id)
     if not principal.may_act_for(res["tenant_id"]):
         raise Forbidden("only the tenant that posted this result or an admin may change it")
@@ -241,7 +241,7 @@ def _owned_result(session: Session, principal: Principal, result_id: str) -> dic
 
 
 def _set_result_status(
-    session: Session,
+    session: Connection,
     *,
     res: dict[str, Any],
     principal: Principal,
@@ -274,7 +274,7 @@ def _set_result_status(
 
 
 def amend_result(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     result_id: str,
@@ -319,7 +319,7 @@ def amend_result(
 
 
 def delete_result(
-    session: Session, *, principal: Principal, result_id: str, message: str, now: datetime
+    session: Connection, *, principal: Principal, result_id: str, message: str, now: datetime
 ) -> dict[str, Any]:
     """Soft-delete: an event; the row stays and listings hide it unless asked."""
     return _change_status(
@@ -334,7 +334,7 @@ def delete_result(
 
 
 def mark_amended(
-    session: Session, *, principal: Principal, result_id: str, message: str, now: datetime
+    session: Connection, *, principal: Principal, result_id: str, message: str, now: datetime
 ) -> dict[str, Any]:
     """FINALES 2's ``update_status(amended)``: flag a result as superseded without a link."""
     return _change_status(
@@ -349,7 +349,7 @@ def mark_amended(
 
 
 def _change_status(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     result_id: str,
@@ -368,7 +368,7 @@ def _change_status(
 
 
 def list_results(
-    session: Session,
+    session: Connection,
     *,
     request_id: str | None = None,
     quantity: str | None = None,
@@ -408,7 +408,7 @@ def list_results(
     return page([dict(r._mapping) for r in rows], limit, lambda r: r["seq"])
 
 
-def result_history(session: Session, result_id: str) -> list[dict[str, Any]]:
+def result_history(session: Connection, result_id: str) -> list[dict[str, Any]]:
     res = get_result(session, result_id)
     rows = session.execute(
         sa.select(t.result_events)
@@ -419,7 +419,7 @@ def result_history(session: Session, result_id: str) -> list[dict[str, Any]]:
 
 
 def results_of_request(
-    session: Session, request_id: str, include_deleted: bool = False
+    session: Connection, request_id: str, include_deleted: bool = False
 ) -> list[dict[str, Any]]:
     get_request(session, request_id)
     items, _ = list_results(

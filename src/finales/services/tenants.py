@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from finales.db import tables as t
 from finales.domain.limitations import check_limitations
@@ -20,7 +20,7 @@ from finales.services.common import new_id
 
 
 def add_tenant(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     name: str,
@@ -80,7 +80,9 @@ _ALL_OFFERS = _offers_select()
 _OFFERS_OF = _offers_select(sa.bindparam("tenant_ids", expanding=True))
 
 
-def current_offers(session: Session, tenant_ids: list[str] | None = None) -> dict[str, list[dict]]:
+def current_offers(
+    session: Connection, tenant_ids: list[str] | None = None
+) -> dict[str, list[dict]]:
     if tenant_ids is None:
         rows = session.execute(_ALL_OFFERS)
     else:
@@ -93,27 +95,27 @@ def current_offers(session: Session, tenant_ids: list[str] | None = None) -> dic
     return out
 
 
-def get_tenant(session: Session, tenant_id: str) -> dict[str, Any]:
+def get_tenant(session: Connection, tenant_id: str) -> dict[str, Any]:
     row = session.execute(sa.select(t.tenants).where(t.tenants.c.id == tenant_id)).first()
     if row is None:
         raise NotFound(f"no tenant with id {tenant_id!r}")
     return {**dict(row._mapping), "offers": current_offers(session, [tenant_id]).get(tenant_id, [])}
 
 
-def get_tenant_by_name(session: Session, name: str) -> dict[str, Any]:
+def get_tenant_by_name(session: Connection, name: str) -> dict[str, Any]:
     row = session.execute(sa.select(t.tenants.c.id).where(t.tenants.c.name == name)).first()
     if row is None:
         raise NotFound(f"no tenant named {name!r}")
     return get_tenant(session, row.id)
 
 
-def list_tenants(session: Session) -> list[dict[str, Any]]:
+def list_tenants(session: Connection) -> list[dict[str, Any]]:
     offers = current_offers(session)
     rows = session.execute(sa.select(t.tenants).order_by(t.tenants.c.created_at, t.tenants.c.name))
     return [{**dict(r._mapping), "offers": offers.get(r.id, [])} for r in rows]
 
 
-def validate_offers(session: Session, offers: list[dict[str, Any]]) -> None:
+def validate_offers(session: Connection, offers: list[dict[str, Any]]) -> None:
     """Each offer names a registered capability and limitations valid for its request schema."""
     errors: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
@@ -140,7 +142,7 @@ def validate_offers(session: Session, offers: list[dict[str, Any]]) -> None:
 
 
 def set_offers(
-    session: Session,
+    session: Connection,
     *,
     principal: Principal,
     tenant_id: str,
@@ -165,7 +167,7 @@ def set_offers(
     return get_tenant(session, tenant_id)
 
 
-def check_tenant_exists(session: Session, tenant_id: str, pointer_: str) -> None:
+def check_tenant_exists(session: Connection, tenant_id: str, pointer_: str) -> None:
     if (
         session.execute(sa.select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)).first()
         is None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from finales.domain.principals import Principal
 from finales.domain.statuses import RequestStatus, ResultStatus
@@ -90,7 +90,7 @@ def _all(
     return items
 
 
-def _acting_as(s: Session, principal: Principal, tenant_uuid: str) -> str | None:
+def _acting_as(s: Connection, principal: Principal, tenant_uuid: str) -> str | None:
     """The body's tenant_uuid must be the caller's own tenant, unless the caller is admin."""
     if principal.is_admin:
         check_tenant_exists(s, tenant_uuid, "/tenant_uuid")
@@ -129,7 +129,7 @@ def post_request(request: Request, st: StateDep, principal: CurrentPrincipal, bo
     """Post a request (several methods allowed); answers its id as a JSON string."""
     created: list[dict[str, Any]] = []
 
-    def op(s: Session) -> str:
+    def op(s: Connection) -> str:
         _acting_as(s, principal, body.tenant_uuid)
         made = request_svc.submit_request(
             s,
@@ -251,7 +251,7 @@ def post_result(request: Request, st: StateDep, principal: CurrentPrincipal, bod
         raise invalid("/request_uuid", "the id of the request this result answers")
     method, parameters = _result_args(body)
 
-    def op(s: Session) -> str:
+    def op(s: Connection) -> str:
         _acting_as(s, principal, body.tenant_uuid)
         made = result_svc.post_result(
             s,
@@ -276,7 +276,7 @@ def post_unsolicited(
     """Post a result nobody requested; a request with status unsolicited is made for it."""
     method, parameters = _result_args(body)
 
-    def op(s: Session) -> str:
+    def op(s: Connection) -> str:
         tenant = _acting_as(s, principal, body.tenant_uuid)
         made = result_svc.post_result(
             s,
