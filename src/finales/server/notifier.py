@@ -119,18 +119,19 @@ class Notifier:
 
     def _leave_group(self, waiter: Waiter) -> None:
         key, waiter.group = waiter.group, None
-        group = self._groups.get(key) if key is not None else None
-        if group is None:
+        if key is None or key not in self._groups:
             return
+        group = self._groups[key]
         group.waiters.discard(waiter)
-        if not group.waiters:
-            del self._groups[key]  # type: ignore[arg-type]
-            for pair in group.pairs:
-                keys = self._by_pair.get(pair)
-                if keys is not None:
-                    keys.discard(key)  # type: ignore[arg-type]
-                    if not keys:
-                        del self._by_pair[pair]
+        if group.waiters:
+            return
+        del self._groups[key]
+        for pair in group.pairs:
+            keys = self._by_pair.get(pair)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_pair[pair]
 
     @contextlib.contextmanager
     def request_waiter(self, request_id: str) -> Iterator[Waiter]:
