@@ -15,6 +15,7 @@ from finales.lab.composition import Composition
 from finales.lab.molecular_dynamics import JOB_HOURS, NOISE, bias, molecule_counts, simulation
 from finales.optimizer import OptimizerConfig, chemistry
 from finales.optimizer.config import Pair
+from finales.optimizer.model import MIN_POINTS_TO_FIT, fit_gp
 from finales.optimizer.optimizer import Observation, State, fit_model, propose
 
 T_K = 299.65
@@ -120,3 +121,16 @@ def md_bump() -> list[Observation]:
         Observation(MD, x_ec, x_li, T_K, 0.8 * bump(x_ec, x_li), f"md{i}")
         for i, (x_ec, x_li) in enumerate(pts)
     ]
+
+
+def test_a_gp_on_few_points_keeps_its_default_hyper_parameters() -> None:
+    """Three to seven points cannot pin five hyper-parameters down: the defaults stay."""
+    rng = np.random.default_rng(3)
+    pts = np.array(chemistry.candidates(rng, n=400, temperature=T_K, limitations=[LIMITS])[:20])
+    x = chemistry.features(pts[:, 0], pts[:, 1], T_K)
+    y = np.array([bump(a, b) for a, b in pts])
+    few = fit_gp(x[: MIN_POINTS_TO_FIT - 1], y[: MIN_POINTS_TO_FIT - 1])
+    assert few.kernel_.k1.k2.length_scale == pytest.approx([0.2, 0.2, 0.2])
+    assert few.kernel_.k2.noise_level == pytest.approx(1e-2)
+    many = fit_gp(x, y)
+    assert many.kernel_.k1.k2.length_scale != pytest.approx([0.2, 0.2, 0.2])

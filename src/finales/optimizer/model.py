@@ -29,6 +29,8 @@ MIN_POINTS = 3  # a source with fewer points is not modelled (nothing to learn a
 LENGTH_MIN = 0.08  # in feature units (see chemistry.features)
 NOISE_MAX = 0.25  # share of the normalised variance
 SHRINK = 0.1  # ridge weight pulling a calibration towards a=0, b=1 (few reference points)
+# Below this many points the kernel keeps its default hyper-parameters (see fit_gp).
+MIN_POINTS_TO_FIT = 8
 
 
 def _kernel(n_features: int) -> object:
@@ -44,7 +46,17 @@ def _kernel(n_features: int) -> object:
 def fit_gp(
     x: Array, y: Array, *, seed: int = 0, kernel: object | None = None
 ) -> GaussianProcessRegressor:
-    """A GP with normalised targets; ``kernel`` given = keep its hyper-parameters fixed."""
+    """A GP with normalised targets; ``kernel`` given = keep its hyper-parameters fixed.
+
+    With fewer than MIN_POINTS_TO_FIT points the default kernel is kept as it is (unit
+    amplitude on the normalised data, length scale 0.2 feature units, noise variance 0.01):
+    maximum likelihood of five hyper-parameters on three to seven points lands on their
+    bounds (length scales of 0.08 or 100, noise of 1e-6 or 0.25), and expected improvement
+    then chases the edges of the space. ``benchmarks/optimizer_efficiency.py`` measured the gain
+    (benchmarks/README.md, "Optimiser efficiency").
+    """
+    if kernel is None and len(y) < MIN_POINTS_TO_FIT:
+        kernel = _kernel(x.shape[1])
     gp = GaussianProcessRegressor(
         kernel=kernel if kernel is not None else _kernel(x.shape[1]),
         normalize_y=True,
