@@ -293,7 +293,8 @@ def claim(
         offers = current_offers(session, [tenant_id]).get(tenant_id, [])
         if not offer_covers(offers, req):
             raise Forbidden("this request is outside your tenant's offers and limitations")
-    expire_leases(session, now=now, request_seq=req["seq"])
+    if req["status"] == RS.RESERVED.value:  # a pending one has no lease to expire
+        expire_leases(session, now=now, request_seq=req["seq"])
     expires = lease_expiry(now, lease_s)
     won = session.execute(
         _CLAIM,
