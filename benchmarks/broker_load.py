@@ -191,6 +191,17 @@ def worker(args: dict[str, Any], threads: int, out: Any) -> None:
     out.put(([x for lat in lats for x in lat], sum(errors)))
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     url: str,
     mode: str,
@@ -199,6 +210,7 @@ def measure(
     admin: str = "",
     robot: str = "",
     tenant: str = "",
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     args = {
         "url": url,
@@ -209,6 +221,7 @@ def measure(
         "tenant": tenant,
     }
     queue: Any = mp.Queue()
+    cpu_before = cpu_seconds(server_pid)
     procs, left = [], clients
     while left > 0:
         n = min(CLIENTS_PER_PROCESS, left)
@@ -224,6 +237,7 @@ def measure(
         errors += err
     for p in procs:
         p.join()
+    server_cpu = cpu_seconds(server_pid) - cpu_before
     lat.sort()
 
     def pct(q: float) -> float:
@@ -239,6 +253,8 @@ def measure(
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
         "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"),
+        # Server CPU per cycle: what the broker costs, whatever else the machine is doing.
+        "server_cpu_ms": server_cpu * 1000 / len(lat) if lat and server_pid else float("nan"),
     }
 
 
@@ -256,9 +272,11 @@ def main() -> None:
             url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {robot}"}
         ).json()["tenant_id"]
         for c in opts.clients:
-            rows.append(measure(curl, "ceiling", c, opts.seconds))
-            rows.append(measure(url, "clean", c, opts.seconds, admin, robot))
-            rows.append(measure(url, "finales2", c, opts.seconds, admin, robot, tenant))
+            rows.append(measure(curl, "ceiling", c, opts.seconds, server_pid=ceiling.pid))
+            rows.append(measure(url, "clean", c, opts.seconds, admin, robot, server_pid=fin.pid))
+            rows.append(
+                measure(url, "finales2", c, opts.seconds, admin, robot, tenant, server_pid=fin.pid)
+            )
     finally:
         for p in (fin, ceiling):
             p.terminate()
@@ -268,15 +286,17 @@ def main() -> None:
         f"{platform.python_version()}; server and clients on the same machine; SQLite"
     )
     print(
-        "| clients | route set | cycles/s | p50 ms | p95 ms | p99 ms | errors | ratio to ceiling |"
+        "| clients | route set | cycles/s | p50 ms | p95 ms | p99 ms | errors "
+        "| server CPU ms/cycle | ratio to ceiling |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     ceil = {r["clients"]: r["cycles_per_s"] for r in rows if r["mode"] == "ceiling"}
     for r in rows:
         ratio = r["cycles_per_s"] / ceil[r["clients"]] if ceil.get(r["clients"]) else float("nan")
         print(
             f"| {r['clients']} | {r['mode']} | {r['cycles_per_s']:.1f} | {r['p50_ms']:.1f} | "
-            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {ratio:.2f} |"
+            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['server_cpu_ms']:.2f} | "
+            f"{ratio:.2f} |"
         )
     if opts.json:
         opts.json.write_text(json.dumps(rows, indent=2))
