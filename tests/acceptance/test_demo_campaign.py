@@ -148,7 +148,9 @@ def test_keep_server_serves_the_campaign_until_sigterm(demo: Demo) -> None:
     assert listed.status_code == 200
     methods = [r["methods"][0] for r in listed.json()["items"]]
     assert 1 <= methods.count("two_electrode") <= BUDGET  # the optimiser's experiments
-    assert methods.count("polynomial_interpolation") >= 1  # the admin's seed sweep
+    # The admin's seeding: a model sweep and a few MD runs, each source its full share.
+    assert methods.count("polynomial_interpolation") == 20
+    assert methods.count("molecular_dynamics") == 4
 
     demo.proc.send_signal(signal.SIGTERM)
     assert demo.proc.wait(timeout=STOP_TIMEOUT_S) == 0, demo.output

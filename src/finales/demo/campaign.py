@@ -69,10 +69,22 @@ def _seed_models(
 ) -> None:
     """Ask the cheap sources first, as the demonstrator did: a model sweep and a few MD runs."""
     rng = np.random.default_rng(seed + 1)
-    points = candidates(rng, n=lf + md, temperature=TEMPERATURE_K, limitations=limitations)
-    for i, (x_ec, x_li) in enumerate(points):
-        method = "polynomial_interpolation" if i < lf else "molecular_dynamics"
-        client.submit_request(Q, [method], {method: parameters(x_ec, x_li, TEMPERATURE_K)})
+
+    def draw(n: int) -> list[tuple[float, float]]:
+        # candidates() may return fewer than asked (it stops once a quarter is inside the
+        # limitations): draw until each source gets its share.
+        points: list[tuple[float, float]] = []
+        for _ in range(10):
+            if len(points) >= n:
+                break
+            points += candidates(
+                rng, n=n - len(points), temperature=TEMPERATURE_K, limitations=limitations
+            )
+        return points[:n]
+
+    for method, n in (("polynomial_interpolation", lf), ("molecular_dynamics", md)):
+        for x_ec, x_li in draw(n):
+            client.submit_request(Q, [method], {method: parameters(x_ec, x_li, TEMPERATURE_K)})
 
 
 def run_campaign(
