@@ -20,12 +20,10 @@ import tempfile
 from pathlib import Path
 
 import httpx
+from broker_load import ROOT, cycle_clean  # this folder is on sys.path when run as a script
 
 from finales.domain.principals import Role
 from finales.testing import LocalBroker
-
-ROOT = Path(__file__).resolve().parents[1]
-PARAMS = {"temperature": 298.15, "lipf6_molality": 1.0}
 
 
 def _package(name: str) -> str:
@@ -60,26 +58,7 @@ def main() -> None:
         bot = httpx.Client(base_url=broker.url, headers={"Authorization": f"Bearer {robot}"})
 
         def cycle() -> None:
-            rid = req.post(
-                "/api/v1/requests",
-                json={
-                    "quantity": "conductivity",
-                    "methods": ["two_electrode"],
-                    "parameters": {"two_electrode": PARAMS},
-                },
-            ).json()["id"]
-            bot.get("/api/v1/work", params={"limit": 1}).raise_for_status()
-            bot.post(f"/api/v1/requests/{rid}/claim").raise_for_status()
-            bot.post(
-                "/api/v1/results",
-                json={
-                    "request_id": rid,
-                    "quantity": "conductivity",
-                    "method": "two_electrode",
-                    "parameters": PARAMS,
-                    "data": {"conductivity": 1.0},
-                },
-            ).raise_for_status()
+            cycle_clean(req, bot, [])  # the broker-load cycle itself
 
         for _ in range(20):  # warm caches (compiled statements, validators, principals)
             cycle()

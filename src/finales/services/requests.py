@@ -15,7 +15,8 @@ from finales.domain.principals import Principal, Role
 from finales.domain.statuses import RequestStatus as RS
 from finales.domain.validation import ValidatorCache
 from finales.errors import Forbidden, InvalidTransition, LeaseExpired, invalid
-from finales.services.capabilities import _active_map, capability_for_use
+from finales.services.capabilities import capability_for_use
+from finales.services.changes import handout_offers
 from finales.services.common import (
     add_request_event,
     decode_cursor,
@@ -468,17 +469,7 @@ def work(
 
     Claimable includes reservations whose lease has run out (claim expires them).
     """
-    tenant_id = principal.acting_tenant()
-    offers = [
-        o
-        for o in current_offers(session, [tenant_id]).get(tenant_id, [])
-        if (quantity is None or o["quantity"] == quantity)
-        and (method is None or o["method"] == method)
-    ]
-    if not offers:
-        return []
-    active = _active_map(session)
-    offers = [o for o in offers if active.get((o["quantity"], o["method"]), False)]
+    offers = handout_offers(session, principal=principal, quantity=quantity, method=method)
     pairs = sorted({(o["quantity"], o["method"]) for o in offers})
     if not pairs:
         return []
