@@ -170,6 +170,12 @@ def test_serve_refuses_a_short_secret(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "too short" in proc.stderr
 
 
+def test_serve_refuses_several_processes_on_sqlite(tmp_path: Path) -> None:
+    env = _env(tmp_path / "home")
+    proc = run_process(env, "serve", "--workers", "2", "--port", str(free_port()), ok=False)
+    assert proc.returncode == 1 and "one process" in proc.stderr and "PostgreSQL" in proc.stderr
+
+
 def test_help_texts() -> None:
     env = _env(Path("/nonexistent"))
     for args in (

@@ -132,11 +132,17 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    where = settings.resolved_database_url()
+    if workers > 1 and make_url(where).get_backend_name() == "sqlite":
+        # Wake-ups of long-polls and the queue of writers live inside one process on SQLite.
+        _fail(
+            "an SQLite database is served by one process: drop --workers, or use PostgreSQL "
+            "(FINALES_DATABASE_URL) to run several"
+        )
     with _errors():
         settings.signing_secret()  # create it now, and refuse a weak one before binding
         with _db() as db, db.read() as s:
             has_admin = any(p["role"] == "admin" for p in auth.list_principals(s))
-    where = settings.resolved_database_url()
     # No password: libpq URLs may carry one in the user part or in the query string.
     shown = make_url(where).set(query={}).render_as_string(hide_password=True)
     err.print(f"finales: database {shown}; data directory {settings.home}", highlight=False)
