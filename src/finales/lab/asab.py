@@ -163,10 +163,6 @@ class ASAB(SimulatedTenant):
         with self._vials_lock:
             self._vials[vial - 1] = None
 
-    def collect_all(self) -> None:
-        with self._vials_lock:
-            self._vials = [None] * len(self._vials)
-
     @property
     def free_vials(self) -> int:
         with self._vials_lock:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from finales.lab import physics
 from finales.lab.composition import Composition
 
 # The demonstrator kept LiPF6 at x <= 0.12 (lab-science.md); the 1.5 M-in-EMC stock alone
@@ -97,13 +96,3 @@ def nearest_reachable(target: Composition, stocks: tuple[Stock, ...] = STOCKS) -
     )
     x_ec, x_li = max(0.0, best[0]), max(0.0, best[1])
     return Composition.of(x_ec, max(0.0, 1.0 - x_ec - x_li), x_li)
-
-
-def stock_densities_modelled() -> dict[str, float]:
-    """The density model at each stock (to compare with the measured stock densities)."""
-    return {
-        s.name: physics.density_from_molality(
-            physics.molality_from_molarity(s.molarity, s.w_ec), s.w_ec
-        )
-        for s in STOCKS
-    }

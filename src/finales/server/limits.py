@@ -85,13 +85,12 @@ class TextGuard:
         media_type = _media_type(scope)
         messages: list[dict[str, Any]] = []
         if found is None and media_type in SUSPECT_BYTES:
-            body = b""
             while True:
                 message = await receive()
                 messages.append(message)
-                body += message.get("body", b"")
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     break
+            body = b"".join(m.get("body", b"") for m in messages)
             if SUSPECT_BYTES[media_type] in body or NUL.encode() in body:
                 found = _in_body(body, media_type)
         if found is not None:
