@@ -159,16 +159,29 @@ def clock() -> Clock:
 # ------------------------------------------------------------------------------ broker
 
 
-@pytest.fixture
-def broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBroker]:
+def _local_broker(database_url: str, tmp_path: Path, clock: Clock, **settings: Any) -> LocalBroker:
     home = tmp_path / "home"
     url = None if database_url.startswith("sqlite") else database_url
     if url is None:
-        home.mkdir()
+        home.mkdir(exist_ok=True)
         shutil.copy(database_url.removeprefix("sqlite:///"), home / "finales.db")
-    with LocalBroker(
-        home, database_url=url, clock=clock, lease_sweep_s=0.2, long_poll_recheck_s=0.5
-    ) as b:
+    options: dict[str, Any] = {"lease_sweep_s": 0.2, "long_poll_recheck_s": 0.5, **settings}
+    return LocalBroker(home, database_url=url, clock=clock, **options)
+
+
+@pytest.fixture
+def broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBroker]:
+    """A broker in this process, reached without a socket (``broker.http()``,
+    ``broker.client()``): the integration tier's default."""
+    with _local_broker(database_url, tmp_path, clock).start_in_process() as b:
+        yield b
+
+
+@pytest.fixture
+def served_broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBroker]:
+    """A broker served by uvicorn on a free port: for what needs a real socket (other
+    processes, chunked bodies, connection errors, access logs)."""
+    with _local_broker(database_url, tmp_path, clock) as b:
         yield b
 
 
@@ -211,14 +224,17 @@ class Lab:
     clients: dict[str, httpx.Client] = field(default_factory=dict)
 
     def client(self, who: str | None) -> httpx.Client:
-        if who not in self.clients:
-            headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
-            self.clients[who or ""] = httpx.Client(
-                base_url=self.broker.url + "/api/v1", headers=headers, timeout=30
-            )
-            if who is None:
-                self.clients[None] = self.clients[""]  # type: ignore[index]
-        return self.clients[who]  # type: ignore[index]
+        """An httpx client on /api/v1 with the credentials of ``who`` (None: anonymous)."""
+        name = who or ""
+        if name not in self.clients:
+            headers = {"Authorization": f"Bearer {self.keys[name]}"} if name else {}
+            self.clients[name] = self.broker.http(headers)
+        return self.clients[name]
+
+    def root(self, who: str | None = None) -> httpx.Client:
+        """An httpx client on the server's root (the FINALES 2 door, /healthz)."""
+        headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+        return self.broker.http(headers, prefix="")
 
     def __getattr__(self, name: str) -> httpx.Client:
         if name in ("admin", "reader", "archiver", "a", "b", "a2", "anon"):
@@ -264,13 +280,9 @@ class Lab:
             body["request_id"] = request_id
         return self.client(who).post("/results", json=body)
 
-    def close(self) -> None:
-        for c in {id(c): c for c in self.clients.values()}.values():
-            c.close()
 
-
-@pytest.fixture
-def lab(broker: LocalBroker, clock: Clock) -> Iterator[Lab]:
+def populate(broker: LocalBroker, clock: Clock) -> Lab:
+    """Capabilities, two tenants and one principal per role on ``broker``."""
     for method in ("two_electrode", "molecular_dynamics"):
         broker.add_capability("conductivity", method, REQUEST_SCHEMA, RESULT_SCHEMA)
     tenant_a = broker.add_tenant(
@@ -294,9 +306,18 @@ def lab(broker: LocalBroker, clock: Clock) -> Iterator[Lab]:
         "a2": broker.add_user("bot-a2", role=Role.TENANT, tenant_id=tenant_a),
         "b": broker.add_user("bot-b", role=Role.TENANT, tenant_id=tenant_b),
     }
-    lab = Lab(broker=broker, clock=clock, tenant_a=tenant_a, tenant_b=tenant_b, keys=keys)
-    yield lab
-    lab.close()
+    return Lab(broker=broker, clock=clock, tenant_a=tenant_a, tenant_b=tenant_b, keys=keys)
+
+
+@pytest.fixture
+def lab(broker: LocalBroker, clock: Clock) -> Lab:
+    return populate(broker, clock)
+
+
+@pytest.fixture
+def served_lab(served_broker: LocalBroker, clock: Clock) -> Lab:
+    """The lab on a served broker (real sockets)."""
+    return populate(served_broker, clock)
 
 
 ErrorCheck = Callable[..., dict[str, Any]]

@@ -11,10 +11,15 @@ from typing import Any, ClassVar
 
 
 class FinalesError(Exception):
-    """Root of every error finales raises on purpose."""
+    """Root of every error finales raises on purpose.
+
+    ``status_code`` is the HTTP status the class stands for; ``http_status`` is the status of
+    the answer an SDK error was read from (None for errors raised in this process).
+    """
 
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "error"
+    http_status: int | None = None
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)

@@ -30,11 +30,9 @@ def backend() -> str:
 def sdk(lab: Lab) -> Iterator[dict[str, FinalesClient]]:
     """One client per principal of the lab (the admin logs in with its password)."""
     clients = {
-        who: FinalesClient(lab.broker.url, api_key=key)
-        for who, key in lab.keys.items()
-        if who != "admin"
+        who: lab.broker.client(api_key=key) for who, key in lab.keys.items() if who != "admin"
     }
-    clients["admin"] = FinalesClient(lab.broker.url, username="admin", password="admin-password")
+    clients["admin"] = lab.broker.client(username="admin", password="admin-password")
     yield clients
     for c in clients.values():
         c.close()
@@ -57,20 +55,20 @@ def test_auth_and_users(lab: Lab, sdk: dict[str, FinalesClient]) -> None:
 
     key = admin.create_api_key("bot-a")
     assert key.principal == "bot-a" and key.key.startswith("fk_")
-    with FinalesClient(lab.broker.url, api_key=key.key) as fresh:
+    with lab.broker.client(api_key=key.key) as fresh:
         assert fresh.me().name == "bot-a"
 
     user = admin.add_user("watcher", role="reader", password="watcher-password")
     assert user.role is Role.READER and user.tenant_id is None
     assert "watcher" in [u.name for u in admin.list_users()]
-    with FinalesClient(lab.broker.url, username="watcher", password="watcher-password") as w:
+    with lab.broker.client(username="watcher", password="watcher-password") as w:
         assert w.me().name == "watcher"
 
     with pytest.raises(errors.Unauthorized) as bad:
         admin.login("admin", "wrong-password")
     assert bad.value.detail
     with (
-        FinalesClient(lab.broker.url, api_key="fk_nonsense") as nobody,
+        lab.broker.client(api_key="fk_nonsense") as nobody,
         pytest.raises(errors.Unauthorized),
     ):
         nobody.me()

@@ -29,7 +29,7 @@ def legacy(lab: Lab) -> Iterator[dict[str, httpx.Client]]:
         ("a", "bot-a", "bot-a-password"),
         ("admin", "admin", "admin-password"),
     ):
-        c = httpx.Client(base_url=lab.broker.url, timeout=30)
+        c = lab.broker.http(prefix="")
         r = c.post(
             "/user_management/authenticate",
             data={"username": name, "password": password, "grant_type": "password"},
@@ -38,10 +38,8 @@ def legacy(lab: Lab) -> Iterator[dict[str, httpx.Client]]:
         assert r.json()["token_type"] == "bearer"
         c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
         clients[who] = c
-    clients["b"] = httpx.Client(
-        base_url=lab.broker.url, timeout=30, headers={"Authorization": f"Bearer {lab.keys['b']}"}
-    )
-    clients["anon"] = httpx.Client(base_url=lab.broker.url, timeout=30)
+    clients["b"] = lab.root("b")
+    clients["anon"] = lab.broker.http(prefix="")
     yield clients
     for c in clients.values():
         c.close()
@@ -421,9 +419,7 @@ def test_authentication(lab: Lab, legacy: dict[str, httpx.Client], expect_error:
 
 
 def test_reader_cannot_write_through_the_door(lab: Lab) -> None:
-    reader = httpx.Client(
-        base_url=lab.broker.url, headers={"Authorization": f"Bearer {lab.keys['reader']}"}
-    )
+    reader = lab.root("reader")
     with reader:
         assert reader.get("/all_requests/").status_code == 200
         r = reader.post("/requests/", json=f2_request(lab.tenant_a))

@@ -11,11 +11,10 @@ import threading
 import time
 from typing import Any
 
-import httpx
-
-from finales.domain.leases import utcnow
+from finales.domain.views import OfferView
 from finales.services import auth, tenants
 from finales.services import requests as request_svc
+from finales.services.unit_of_work import Transactions
 from tests.conftest import LIMITS_B, Lab, params
 
 WAIT_S = 20.0
@@ -25,7 +24,7 @@ WOKEN_WITHIN_S = 8.0  # generous for a loaded machine; the watcher looks every 0
 def _poll(lab: Lab, who: str, out: dict[str, Any]) -> threading.Thread:
     def run() -> None:
         headers = {"Authorization": f"Bearer {lab.keys[who]}"}
-        with httpx.Client(base_url=lab.broker.url + "/api/v1", headers=headers, timeout=60) as c:
+        with lab.broker.http(headers) as c:
             started = time.monotonic()
             out["response"] = c.get("/work", params={"wait": WAIT_S})
             out["elapsed"] = time.monotonic() - started
@@ -41,18 +40,18 @@ def test_request_written_elsewhere_wakes_the_poll(lab: Lab) -> None:
     out: dict[str, Any] = {}
     poll = _poll(lab, "a", out)
     posted = time.monotonic()
-    with lab.broker.state.db.write() as s:  # as another server process would, unannounced
+    # As another server process would: a unit of work that publishes to nobody here.
+    with Transactions(lab.broker.state.db).write() as uow:
         req = request_svc.submit_request(
-            s,
-            principal=auth.get_principal_by_name(s, "admin"),
+            uow,
+            principal=auth.get_principal_by_name(uow.conn, "admin"),
             quantity="conductivity",
             methods=["two_electrode"],
             parameters={"two_electrode": params()},
-            now=utcnow(),
             validators=lab.broker.state.validators,
         )
     poll.join(timeout=WAIT_S + 10)
-    assert [w["id"] for w in out["response"].json()] == [req["id"]]
+    assert [w["id"] for w in out["response"].json()] == [req.id]
     assert time.monotonic() - posted < WOKEN_WITHIN_S
 
 
@@ -61,15 +60,12 @@ def test_offers_changed_elsewhere_wake_the_poll(lab: Lab) -> None:
     out: dict[str, Any] = {}
     poll = _poll(lab, "a", out)
     changed = time.monotonic()
-    with lab.broker.state.db.write() as s:  # as the CLI would
+    with Transactions(lab.broker.state.db).write() as uow:  # as the CLI would
         tenants.set_offers(
-            s,
-            principal=auth.get_principal_by_name(s, "admin"),
+            uow,
+            principal=auth.get_principal_by_name(uow.conn, "admin"),
             tenant_id=lab.tenant_a,
-            offers=[
-                {"quantity": "conductivity", "method": "two_electrode", "limitations": LIMITS_B}
-            ],
-            now=utcnow(),
+            offers=[OfferView("conductivity", "two_electrode", LIMITS_B)],
         )
     poll.join(timeout=WAIT_S + 10)
     assert [w["id"] for w in out["response"].json()] == [wide["id"]]

@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Lab, params
@@ -41,7 +40,7 @@ def _post_requests(lab: Lab, n: int) -> list[str]:
 
     def post_some(count: int) -> list[str]:
         headers = {"Authorization": f"Bearer {lab.keys['admin']}"}
-        with httpx.Client(base_url=lab.broker.url + "/api/v1", headers=headers) as c:
+        with lab.broker.http(headers) as c:
             out = []
             for _ in range(count):
                 r = c.post("/requests", json=body)
@@ -83,11 +82,7 @@ def test_every_request_is_claimed_exactly_once(
         for k in range(0, len(mine) - 1, 2):
             if rng.random() < 0.5:
                 mine[k], mine[k + 1] = mine[k + 1], mine[k]
-        with httpx.Client(
-            base_url=lab.broker.url + "/api/v1",
-            timeout=60,
-            headers={"Authorization": f"Bearer {keys[n % len(keys)]}"},
-        ) as c:
+        with lab.broker.http({"Authorization": f"Bearer {keys[n % len(keys)]}"}) as c:
             start.wait()
             for rid in mine:
                 r = c.post(f"/requests/{rid}/claim", json={"lease_seconds": 600})

@@ -233,7 +233,7 @@ def test_list_users(lab: Lab, expect_error: ErrorCheck) -> None:
 
 
 def test_healthz_without_credentials(lab: Lab) -> None:
-    r = httpx.get(lab.broker.url + "/healthz")
+    r = lab.root().get("/healthz")
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
     assert_no_secrets(r)
@@ -243,7 +243,7 @@ DUMMIES = {"quantity": "conductivity", "method": "two_electrode"}
 
 
 def _api_operations(lab: Lab) -> list[tuple[str, str]]:
-    spec = httpx.get(lab.broker.url + "/api/v1/openapi.json")
+    spec = lab.root().get("/api/v1/openapi.json")
     assert spec.status_code == 200
     ops = []
     for path, item in spec.json()["paths"].items():
@@ -266,7 +266,7 @@ def test_every_api_route_needs_credentials(lab: Lab, expect_error: ErrorCheck) -
         {"Authorization": "Bearer fk_dead_beef"},
     ]
     for headers in header_sets:
-        with httpx.Client(base_url=lab.broker.url, headers=headers, timeout=30) as c:
+        with lab.broker.http(headers, prefix="") as c:
             for method, url in ops:
                 kwargs = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
                 r = c.request(method, url, **kwargs)

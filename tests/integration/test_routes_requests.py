@@ -8,8 +8,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from tests.conftest import ErrorCheck, Lab, params
 
 
@@ -352,7 +350,7 @@ def test_claim_race_has_one_winner(lab: Lab) -> None:
 
     def race(who: str) -> None:
         headers = {"Authorization": f"Bearer {lab.keys[who]}"}
-        with httpx.Client(base_url=lab.broker.url + "/api/v1", headers=headers, timeout=30) as c:
+        with lab.broker.http(headers) as c:
             barrier.wait()
             r = c.post(f"/requests/{req['id']}/claim", json={"lease_seconds": 60})
             codes.append(r.status_code)

@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.conftest import ErrorCheck, Lab, params
 
 # ------------------------------------------------------------------------------ GET /work
@@ -74,7 +72,7 @@ def test_work_returns_expired_reservations(lab: Lab) -> None:
 
 def _long_poll(lab: Lab, who: str, wait: float, out: dict[str, Any], **query: Any) -> None:
     headers = {"Authorization": f"Bearer {lab.keys[who]}"}
-    with httpx.Client(base_url=lab.broker.url + "/api/v1", headers=headers, timeout=30) as c:
+    with lab.broker.http(headers) as c:
         start = time.monotonic()
         r = c.get("/work", params={"wait": wait, **query})
         out["elapsed"] = time.monotonic() - start

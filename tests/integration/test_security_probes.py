@@ -32,8 +32,8 @@ import sqlalchemy as sa
 
 from finales.db import tables as t
 from finales.db.engine import Database
-from finales.domain.leases import utcnow
 from finales.domain.principals import Principal, Role
+from finales.domain.views import OfferView
 from finales.server import compat
 from finales.server.app import API_PREFIX
 from finales.server.routes import auth as auth_routes
@@ -43,6 +43,7 @@ from finales.server.routes import requests as request_routes
 from finales.server.routes import results as result_routes
 from finales.server.routes import tenants as tenant_routes
 from finales.services import auth, capabilities, tenants
+from finales.services.unit_of_work import Transactions
 from finales.testing import LocalBroker, free_port
 from tests.conftest import LIMITS_B, REQUEST_SCHEMA, RESULT_SCHEMA, ErrorCheck, Lab, params
 
@@ -68,7 +69,7 @@ def _operations(lab: Lab) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
     The document lists only routes in the schema; the routers also hold the trailing-slash
     variants of the FINALES 2 door, which are read from the routers themselves.
     """
-    spec = httpx.get(lab.broker.url + API_PREFIX + "/openapi.json")
+    spec = lab.root().get(API_PREFIX + "/openapi.json")
     assert spec.status_code == 200
     listed = {
         (m.upper(), path)
@@ -130,7 +131,7 @@ def test_no_route_answers_without_credentials(lab: Lab, expect_error: ErrorCheck
     ]
     probed = 0
     for headers in header_sets:
-        with httpx.Client(base_url=lab.broker.url, headers=headers, timeout=30) as c:
+        with lab.broker.http(headers, prefix="") as c:
             for method, template in [*compat_ops, *hidden]:
                 if (method, template) == DUMP_PATH_ROUTE:
                     continue
@@ -148,7 +149,7 @@ def test_a_broken_body_without_credentials_is_401_not_422(
     writes = [(m, p) for m, p in ops if m in ("POST", "PUT", "PATCH")]
     assert len(writes) >= 25
     broken = {"content": b'{"quantity": ', "headers": {"Content-Type": "application/json"}}
-    with httpx.Client(base_url=lab.broker.url, timeout=30) as c:
+    with lab.broker.http(prefix="") as c:
         for auth in ({}, {"Authorization": "Bearer garbage"}):
             for method, template in writes:
                 headers = {**broken["headers"], **auth}
@@ -210,7 +211,7 @@ def test_forged_tokens_are_refused_on_every_route(lab: Lab, expect_error: ErrorC
     now = int(time.time())
     # Control: the same claims, signed properly, are accepted on both doors.
     genuine = jwt.encode({"sub": admin_id, "iat": now, "exp": now + 600}, secret, "HS256")
-    with httpx.Client(base_url=lab.broker.url, headers={"Authorization": f"Bearer {genuine}"}) as c:
+    with lab.broker.http({"Authorization": f"Bearer {genuine}"}, prefix="") as c:
         assert c.get(API_PREFIX + "/auth/me").json()["name"] == "admin"
         assert c.get("/all_requests/").status_code == 200
 
@@ -218,9 +219,7 @@ def test_forged_tokens_are_refused_on_every_route(lab: Lab, expect_error: ErrorC
     ops = [op for op in ops if op != DUMP_PATH_ROUTE and op not in DUMP_HEADER_ROUTES]
     assert len(ops) >= 60
     for name, token in _forged_tokens(lab, admin_id).items():
-        with httpx.Client(
-            base_url=lab.broker.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ) as c:
+        with lab.broker.http({"Authorization": f"Bearer {token}"}, prefix="") as c:
             for method, template in ops:
                 _assert_401(_call(c, method, template), expect_error, name)
 
@@ -232,7 +231,7 @@ def test_a_cached_token_still_expires(lab: Lab, expect_error: ErrorCheck) -> Non
     exp = int(time.time()) + 4
     token = jwt.encode({"sub": admin_id, "exp": exp}, lab.broker.state.secret, "HS256")
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=lab.broker.url, headers=headers, timeout=30) as c:
+    with lab.broker.http(headers, prefix="") as c:
         assert c.get(API_PREFIX + "/auth/me").status_code == 200
         assert c.get("/tenants/").status_code == 200
         time.sleep(max(0.0, exp + 1.2 - time.time()))  # PyJWT compares whole seconds
@@ -391,9 +390,7 @@ def test_a_tenant_cannot_act_for_another_on_the_clean_api(
 
 
 def _legacy(lab: Lab, who: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=lab.broker.url, headers={"Authorization": f"Bearer {lab.keys[who]}"}, timeout=30
-    )
+    return lab.root(who)
 
 
 def test_a_tenant_cannot_act_for_another_on_the_finales2_routes(
@@ -464,27 +461,25 @@ def _populate(url: str) -> dict[str, str]:
     """An admin and a tenant principal with passwords and API keys, straight in the database."""
     db = Database(url)
     setup = Principal(id="probe-setup", name="probe-setup", role=Role.ADMIN)
-    now = utcnow()
     try:
-        with db.write() as s:
+        with Transactions(db).write() as uow:
             capabilities.register_capability(
-                s,
+                uow,
                 principal=setup,
                 quantity="conductivity",
                 method="two_electrode",
                 request_schema=REQUEST_SCHEMA,
                 result_schema=RESULT_SCHEMA,
-                now=now,
             )
-            tid = tenants.add_tenant(s, principal=setup, name="tenant-b", now=now)["id"]
-            offer = {"quantity": "conductivity", "method": "two_electrode", "limitations": LIMITS_B}
-            tenants.set_offers(s, principal=setup, tenant_id=tid, offers=[offer], now=now)
-            auth.add_principal(s, name="admin", role=Role.ADMIN, password=ADMIN_PASSWORD, now=now)
+            tid = tenants.add_tenant(uow, principal=setup, name="tenant-b").id
+            offer = OfferView("conductivity", "two_electrode", LIMITS_B)
+            tenants.set_offers(uow, principal=setup, tenant_id=tid, offers=[offer])
+            auth.add_principal(uow, name="admin", role=Role.ADMIN, password=ADMIN_PASSWORD)
             auth.add_principal(
-                s, name="bot", role=Role.TENANT, tenant_id=tid, password=BOT_PASSWORD, now=now
+                uow, name="bot", role=Role.TENANT, tenant_id=tid, password=BOT_PASSWORD
             )
-            admin_key = auth.create_api_key(s, principal_name="admin", now=now)[1]
-            bot_key = auth.create_api_key(s, principal_name="bot", now=now)[1]
+            admin_key = auth.create_api_key(uow, principal_name="admin").key
+            bot_key = auth.create_api_key(uow, principal_name="bot").key
     finally:
         db.dispose()
     return {"admin": admin_key, "bot": bot_key, "tenant": str(tid)}

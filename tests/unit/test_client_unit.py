@@ -224,7 +224,7 @@ def test_errors_map_to_the_shared_classes(
     response.request = httpx.Request("GET", "http://broker/x")
     exc = error_from_response(response)
     assert type(exc) is cls
-    assert exc.detail and exc.http_status == response.status_code  # type: ignore[attr-defined]
+    assert exc.detail and exc.http_status == response.status_code
 
 
 def test_an_error_carries_the_message_and_pointers() -> None:

@@ -26,8 +26,7 @@ Use::
 writes them as files.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: its name would clash with ``annotations`` below.
 from .examples import EXAMPLES
 from .registry import (
     CAPABILITIES,

@@ -11,7 +11,7 @@ the inputs of the degradation model state units where the catalogue was silent
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -50,7 +50,7 @@ MAX_BATCH_CELLS = 64
 CELL_INFO_DESCRIPTION = "Documentation of the cell, as provided by the assembly (AutoBASS)."
 
 
-def _optional(term: Term, description: str, **kw: float) -> object:
+def _optional(term: Term, description: str, **kw: float) -> Any:  # Any, as Field() returns
     return measured(term, description, None, **kw)
 
 

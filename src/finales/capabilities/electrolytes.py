@@ -9,7 +9,7 @@ g/cm³, a copy of the density field), and the radial distribution function is re
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -35,7 +35,7 @@ FORMULATION_DESCRIPTION = "The chemicals contained in the sample and their amoun
 RUN_INFO_DESCRIPTION = "The formulation and the internal reference common to all data of this run."
 
 
-def _temperature(description: str, *, required: bool = False) -> object:
+def _temperature(description: str, *, required: bool = False) -> Any:  # Any, as Field() returns
     if required:
         return measured(TEMPERATURE, description, gt=0)
     return measured(TEMPERATURE, description, None, gt=0)
@@ -138,7 +138,7 @@ class RDFOutput(Model):
 MoleculeCounts = dict[str, Annotated[int, Field(ge=0)]]
 
 
-def _molecule_counts() -> object:
+def _molecule_counts() -> Any:  # Any, as Field() returns
     return measured(
         COUNT,
         "The number of molecules of each chemical of the formulation in the simulation.",

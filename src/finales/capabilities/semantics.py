@@ -24,8 +24,7 @@ early-cycle capacity curves). QUDT identifiers follow QUDT's naming rules; ``ANG
 ``MilliA-HR-PER-CentiM2`` are the least common of them and should be checked first.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: its name would clash with :func:`annotations`.
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +109,8 @@ TERMS: dict[str, Term] = {
 def measured(term: Term, description: str, default: Any = PydanticUndefined, **kw: Any) -> Any:
     """A pydantic ``Field`` for a physical quantity: unit in the description and the schema."""
     text = f"{description.rstrip()} Unit: {term.symbol} ({term.unit})."
-    return Field(default, description=text, json_schema_extra=term.schema_extra(), **kw)
+    # A dict display, so that mypy types it as the JSON dict Field expects (dict is invariant).
+    return Field(default, description=text, json_schema_extra={**term.schema_extra()}, **kw)
 
 
 def annotations(schema: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,10 +19,11 @@ from sqlalchemy.engine import make_url
 
 from finales.db.engine import Database
 from finales.db.migrate import current_revision, head_revision, upgrade
-from finales.domain.leases import utcnow
 from finales.domain.principals import Principal, Role
+from finales.domain.views import CapabilityView, OfferView, TenantView, UserView
 from finales.errors import FinalesError
 from finales.services import auth, capabilities, tenants
+from finales.services.unit_of_work import Transactions, UnitOfWork
 from finales.settings import Settings, load_settings
 
 from .files import read_capabilities, read_tenant
@@ -104,9 +106,10 @@ def _db(*, migrate_sqlite: bool = True) -> Iterator[Database]:
         db.dispose()
 
 
-def _write(fn: Callable[[Connection], T]) -> T:
-    with _errors(), _db() as db, db.write() as s:
-        return fn(s)
+def _write(fn: Callable[[UnitOfWork], T]) -> T:
+    # No publisher: a server running on this database notices the change by itself.
+    with _errors(), _db() as db, Transactions(db).write() as uow:
+        return fn(uow)
 
 
 def _read(fn: Callable[[Connection], T]) -> T:
@@ -142,7 +145,7 @@ def serve(
     with _errors():
         settings.signing_secret()  # create it now, and refuse a weak one before binding
         with _db() as db, db.read() as s:
-            has_admin = any(p["role"] == "admin" for p in auth.list_principals(s))
+            has_admin = any(p.role is Role.ADMIN for p in auth.list_principals(s))
     # No password: libpq URLs may carry one in the user part or in the query string.
     shown = make_url(where).set(query={}).render_as_string(hide_password=True)
     err.print(f"finales: database {shown}; data directory {settings.home}", highlight=False)
@@ -216,16 +219,9 @@ def user_add(
     if password is not None and len(password) < 8:
         _fail("the password must have at least 8 characters")
 
-    def op(s: Connection) -> Principal:
-        tenant_id = None
-        if tenant is not None:
-            try:
-                tenant_id = tenants.get_tenant(s, tenant)["id"]
-            except FinalesError:
-                tenant_id = tenants.get_tenant_by_name(s, tenant)["id"]
-        return auth.add_principal(
-            s, name=name, role=role, tenant_id=tenant_id, password=password, now=utcnow()
-        )
+    def op(uow: UnitOfWork) -> UserView:
+        tenant_id = tenants.find_tenant(uow.conn, tenant).id if tenant is not None else None
+        return auth.add_principal(uow, name=name, role=role, tenant_id=tenant_id, password=password)
 
     p = _write(op)
     if as_json:
@@ -239,11 +235,11 @@ def user_list(as_json: JsonOpt = False) -> None:
     """List users and their roles."""
     rows = _read(auth.list_principals)
     if as_json:
-        _emit_json(rows)
+        _emit_json([asdict(r) for r in rows])
         return
     table = Table("name", "role", "tenant", "id")
     for r in rows:
-        table.add_row(r["name"], r["role"], r["tenant_id"] or "", r["id"])
+        table.add_row(r.name, r.role.value, r.tenant_id or "", r.id)
     out.print(table)
 
 
@@ -253,13 +249,13 @@ def apikey_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key for a user and print it once (only its hash is stored)."""
-    key_id, key = _write(lambda s: auth.create_api_key(s, principal_name=name, now=utcnow()))
+    made = _write(lambda uow: auth.create_api_key(uow, principal_name=name))
     if as_json:
-        _emit_json({"id": key_id, "principal": name, "key": key})
+        _emit_json(asdict(made))
     else:
         # The key goes to stdout alone so that scripts can capture it; the note to stderr.
-        err.print(f"API key {key_id} for {name} (shown once; store it safely):", highlight=False)
-        print(key)  # noqa: T201
+        err.print(f"API key {made.id} for {name} (shown once; store it safely):", highlight=False)
+        print(made.key)  # noqa: T201
 
 
 # ------------------------------------------------------------------------------------ capabilities
@@ -286,28 +282,36 @@ def capability_add(
         _fail("nothing to add: give capability files, or --builtin for the built-in library")
     principal = _cli_principal()
 
-    def register(s: Connection, source: str, cap: dict[str, Any]) -> dict[str, Any]:
+    def register(uow: UnitOfWork, source: str, cap: dict[str, Any]) -> CapabilityView:
         try:
-            return capabilities.register_capability(s, principal=principal, now=utcnow(), **cap)
+            return capabilities.register_capability(uow, principal=principal, **cap)
         except FinalesError as exc:
             exc.detail = f"{source}: {exc.detail}"
             raise
 
-    def op(s: Connection) -> list[dict[str, Any]]:
-        done = [register(s, "built-in", cap) for cap in _builtin_capabilities()] if builtin else []
+    def op(uow: UnitOfWork) -> list[CapabilityView]:
+        done = [register(uow, "built-in", c) for c in _builtin_capabilities()] if builtin else []
         for path in files or []:
-            done += [register(s, str(path), cap) for cap in read_capabilities(path)]
+            done += [register(uow, str(path), cap) for cap in read_capabilities(path)]
         return done
 
     rows = _write(op)
     if as_json:
-        _emit_json([{k: r[k] for k in ("quantity", "method", "version", "active")} for r in rows])
+        _emit_json(
+            [
+                {
+                    "quantity": r.quantity,
+                    "method": r.method,
+                    "version": r.version,
+                    "active": r.active,
+                }
+                for r in rows
+            ]
+        )
         return
     for r in rows:
-        state = "active" if r["active"] else "inactive"
-        out.print(
-            f"{r['quantity']}/{r['method']} version {r['version']} ({state})", highlight=False
-        )
+        state = "active" if r.active else "inactive"
+        out.print(f"{r.quantity}/{r.method} version {r.version} ({state})", highlight=False)
 
 
 def _builtin_capabilities() -> list[dict[str, Any]]:
@@ -375,37 +379,29 @@ def capability_export(
 @cap_app.command("list")
 def capability_list(as_json: JsonOpt = False) -> None:
     """List capabilities with their versions and state."""
-    rows = _read(lambda s: capabilities.list_capabilities(s))
+    rows = _read(lambda conn: capabilities.list_capabilities(conn))
+    keys = ("quantity", "method", "version", "versions", "active", "description")
     if as_json:
-        _emit_json(
-            [
-                {
-                    k: r[k]
-                    for k in ("quantity", "method", "version", "versions", "active", "description")
-                }
-                for r in rows
-            ]
-        )
+        _emit_json([{k: getattr(r, k) for k in keys} for r in rows])
         return
     table = Table("quantity", "method", "version", "active")
     for r in rows:
-        table.add_row(r["quantity"], r["method"], str(r["version"]), "yes" if r["active"] else "no")
+        table.add_row(r.quantity, r.method, str(r.version), "yes" if r.active else "no")
     out.print(table)
 
 
 def _set_active(quantity: str, method: str, active: bool) -> None:
     row = _write(
-        lambda s: capabilities.set_active(
-            s,
+        lambda uow: capabilities.set_active(
+            uow,
             principal=_cli_principal(),
             quantity=quantity,
             method=method,
             active=active,
-            now=utcnow(),
             message="from the command line",
         )
     )
-    state = "active" if row["active"] else "inactive"
+    state = "active" if row.active else "inactive"
     out.print(f"{quantity}/{method} is {state}", highlight=False)
 
 
@@ -439,21 +435,21 @@ def tenant_add(
     spec = read_tenant_or_fail(file)
     principal = _cli_principal()
 
-    def op(s: Connection) -> dict[str, Any]:
+    def op(uow: UnitOfWork) -> TenantView:
         row = tenants.add_tenant(
-            s,
+            uow,
             principal=principal,
             name=spec["name"],
             description=spec["description"],
             contact=spec["contact"],
-            now=utcnow(),
             tenant_id=tenant_id,
         )
         if spec["offers"]:
+            offers = [
+                OfferView(o["quantity"], o["method"], o["limitations"]) for o in spec["offers"]
+            ]
             try:
-                row = tenants.set_offers(
-                    s, principal=principal, tenant_id=row["id"], offers=spec["offers"], now=utcnow()
-                )
+                row = tenants.set_offers(uow, principal=principal, tenant_id=row.id, offers=offers)
             except FinalesError as exc:
                 exc.detail = f"{file}: {exc.detail} (pointers are into the list of offers)"
                 raise
@@ -461,10 +457,10 @@ def tenant_add(
 
     row = _write(op)
     if as_json:
-        _emit_json({"id": row["id"], "name": row["name"], "offers": len(row["offers"])})
+        _emit_json({"id": row.id, "name": row.name, "offers": len(row.offers)})
     else:
-        err.print(f"tenant {row['name']} with {len(row['offers'])} offer(s):", highlight=False)
-        print(row["id"])  # noqa: T201
+        err.print(f"tenant {row.name} with {len(row.offers)} offer(s):", highlight=False)
+        print(row.id)  # noqa: T201
 
 
 def read_tenant_or_fail(file: Path) -> dict[str, Any]:
@@ -478,12 +474,12 @@ def tenant_list(as_json: JsonOpt = False) -> None:
     """List tenants and what they offer."""
     rows = _read(tenants.list_tenants)
     if as_json:
-        _emit_json(rows)
+        _emit_json([asdict(r) for r in rows])
         return
     table = Table("name", "id", "offers")
     for r in rows:
-        offers = ", ".join(f"{o['quantity']}/{o['method']}" for o in r["offers"])
-        table.add_row(r["name"], r["id"], offers)
+        offers = ", ".join(f"{o.quantity}/{o.method}" for o in r.offers)
+        table.add_row(r.name, r.id, offers)
     out.print(table)
 
 

@@ -66,7 +66,7 @@ class FinalesClient(BaseClient):
 
     def list_users(self) -> list[schemas.User]:
         """All principals (admin)."""
-        return parse(list[schemas.User], self._get(f"{API}/users"))  # type: ignore[no-any-return]
+        return parse(list[schemas.User], self._get(f"{API}/users"))
 
     # ------------------------------------------------------------------ capabilities
 
@@ -75,7 +75,7 @@ class FinalesClient(BaseClient):
     ) -> list[schemas.Capability]:
         """Capabilities (latest version of each, with the list of versions)."""
         data = self._get(f"{API}/capabilities", active=active, quantity=quantity, method=method)
-        return parse(list[schemas.Capability], data)  # type: ignore[no-any-return]
+        return parse(list[schemas.Capability], data)
 
     def get_capability(
         self, quantity: str, method: str, *, version: int | None = None
@@ -126,7 +126,7 @@ class FinalesClient(BaseClient):
 
     def list_tenants(self) -> list[schemas.Tenant]:
         """All tenants with their current offers."""
-        return parse(list[schemas.Tenant], self._get(f"{API}/tenants"))  # type: ignore[no-any-return]
+        return parse(list[schemas.Tenant], self._get(f"{API}/tenants"))
 
     def get_tenant(self, tenant_id: str) -> schemas.Tenant:
         """One tenant with its current offers."""
@@ -214,7 +214,7 @@ class FinalesClient(BaseClient):
     def request_history(self, request_id: str) -> list[schemas.Event]:
         """Every status change of a request: who, when, from, to, why, lease."""
         data = self._get(f"{API}/requests/{request_id}/history")
-        return parse(list[schemas.Event], data)  # type: ignore[no-any-return]
+        return parse(list[schemas.Event], data)
 
     def request_results(
         self, request_id: str, *, wait: float = 0.0, include_deleted: bool = False
@@ -227,7 +227,7 @@ class FinalesClient(BaseClient):
             wait=wait or None,
             include_deleted=include_deleted or None,
         )
-        return parse(list[schemas.Result], data)  # type: ignore[no-any-return]
+        return parse(list[schemas.Result], data)
 
     def claim(self, request_id: str, *, lease_seconds: float | None = None) -> schemas.Request:
         """Reserve a pending request for your tenant with a lease.
@@ -273,7 +273,7 @@ class FinalesClient(BaseClient):
             limit=limit,
             wait=wait or None,
         )
-        return parse(list[schemas.WorkItem], data)  # type: ignore[no-any-return]
+        return parse(list[schemas.WorkItem], data)
 
     # ------------------------------------------------------------------ results
 
@@ -361,7 +361,7 @@ class FinalesClient(BaseClient):
     def result_history(self, result_id: str) -> list[schemas.Event]:
         """Every status change of a result."""
         data = self._get(f"{API}/results/{result_id}/history")
-        return parse(list[schemas.Event], data)  # type: ignore[no-any-return]
+        return parse(list[schemas.Event], data)
 
     # ------------------------------------------------------------------ export
 
@@ -398,12 +398,11 @@ class FinalesClient(BaseClient):
             if request.status in (RequestStatus.RESOLVED, RequestStatus.UNSOLICITED):
                 return results  # resolved, but its results were deleted meanwhile
             if time.monotonic() >= deadline:
-                exc = WaitTimeout(
+                raise WaitTimeout(
                     f"no result for request {request_id} within {timeout_s:g} s "
-                    f"(it is {request.status.value})"
+                    f"(it is {request.status.value})",
+                    request_id=request_id,
                 )
-                exc.request_id = request_id  # type: ignore[attr-defined]
-                raise exc
 
     def _last_reason(self, request_id: str) -> str:
         events = self.request_history(request_id)

@@ -39,10 +39,21 @@ class ServerUnreachable(Unavailable):
 
 
 class WaitTimeout(FinalesError):
-    """A client-side wait (e.g. for a request's results) ran out of time."""
+    """A client-side wait (e.g. for a request's results) ran out of time; ``request_id``
+    names the request waited for, if there was one."""
 
     status_code = 504
     code = "timeout"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(detail, errors=errors)
+        self.request_id = request_id
 
 
 class RequestRetracted(Conflict):
@@ -86,5 +97,5 @@ def error_from_response(response: httpx.Response) -> FinalesError:
             ServerError if response.status_code >= 500 else FinalesError
         )
     exc = cls(detail, errors=errors)
-    exc.http_status = response.status_code  # type: ignore[attr-defined]
+    exc.http_status = response.status_code
     return exc

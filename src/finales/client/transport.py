@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import TypeAdapter
@@ -25,12 +25,14 @@ TOKEN_REFRESH_MARGIN_S = 60.0
 
 log = logging.getLogger("finales.client")
 
+T = TypeVar("T")
+
 _adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
-def parse(tp: Any, data: Any) -> Any:
+def parse(tp: type[T], data: Any) -> T:
     """Validate ``data`` as ``tp`` (e.g. ``list[schemas.Result]``), adapters built once."""
-    adapter = _adapters.get(tp)
+    adapter: TypeAdapter[T] | None = _adapters.get(tp)
     if adapter is None:
         adapter = _adapters[tp] = TypeAdapter(tp)
     return adapter.validate_python(data)
@@ -64,14 +66,15 @@ class BaseClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if base_url is None and (http is None or not str(http.base_url)):
-            raise ValueError("give the server's base URL, e.g. http://127.0.0.1:8000")
+        if base_url is None:
+            if http is None or not str(http.base_url):
+                raise ValueError("give the server's base URL, e.g. http://127.0.0.1:8000")
+            base_url = str(http.base_url)
         if api_key and username:
             raise ValueError("give either an API key or a username and password, not both")
         if (username is None) != (password is None):
             raise ValueError("a password login needs both username and password")
-        url = str(base_url if base_url is not None else http.base_url)  # type: ignore[union-attr]
-        self.base_url = url.rstrip("/").removesuffix(API)
+        self.base_url = str(base_url).rstrip("/").removesuffix(API)
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self._owns_http = http is None
@@ -160,7 +163,7 @@ class BaseClient:
             pause = self._retry_pause(attempt, started, response, error, idempotent)
             if pause is None:
                 raise self._failure(response, error)
-            why = error or f"HTTP {response.status_code}"  # type: ignore[union-attr]
+            why = error if response is None else f"HTTP {response.status_code}"
             # A broker that does not answer is worth a warning; a busy one is not.
             level = logging.WARNING if error is not None else logging.DEBUG
             log.log(level, "%s %s: %s; retry %d in %.2fs", method, path, why, attempt, pause)

@@ -31,7 +31,7 @@ from finales.lab.clock import LabClock
 from finales.lab.composition import Composition
 from finales.lab.low_fidelity import LowFidelityModel
 from finales.lab.molecular_dynamics import MolecularDynamics
-from finales.optimizer import Optimizer, OptimizerConfig
+from finales.optimizer import Optimizer, OptimizerConfig, Pair
 from finales.optimizer.chemistry import candidates, parameters
 from finales.testing import LocalBroker
 
@@ -123,8 +123,8 @@ def _campaign(
     config = OptimizerConfig(
         request_methods=["two_electrode"],
         data=[
-            {"quantity": Q, "method": "molecular_dynamics"},
-            {"quantity": Q, "method": "polynomial_interpolation"},
+            Pair(quantity=Q, method="molecular_dynamics"),
+            Pair(quantity=Q, method="polynomial_interpolation"),
         ],
         temperature=TEMPERATURE_K,
         budget=budget,

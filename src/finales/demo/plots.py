@@ -26,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from finales.lab import physics, stocks
 from finales.lab.composition import M_EC_G_PER_MOL, M_EMC_G_PER_MOL, Composition
@@ -170,7 +171,9 @@ def best_vs_experiments(records: Sequence[Record], path: Path, *, temperature_k:
     ax.set_xlabel("results of that source, in arrival order")
     ax.set_ylabel(f"best {KAPPA_LABEL} so far")
     ax.set_title(f"Best conductivity found per source ({temperature_k:.2f} K)")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+        locator.set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     return _save(fig, path)

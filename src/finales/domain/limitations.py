@@ -108,7 +108,7 @@ def _in_range(value: Any, lim: dict[str, Any]) -> bool:
         return False
     if step:
         origin = low if low is not None else 0.0
-        n = (x - origin) / step
+        n: float = (x - origin) / step  # every bound is a finite number (checked above)
         if not math.isfinite(n):
             return False
         return abs(n - round(n)) <= 1e-9 * max(1.0, abs(n))
@@ -176,7 +176,8 @@ class _Checker:
                     schema = {**rest, **branches[0], NULLABLE: bool(nullable)}
                     continue
             return schema
-        return schema
+        # Every pass that continues leaves a dict in ``schema``; the check only tells mypy.
+        return schema if isinstance(schema, dict) else {}
 
     @staticmethod
     def kind(schema: dict[str, Any]) -> str:

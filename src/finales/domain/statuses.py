@@ -1,8 +1,16 @@
-"""Lifecycles of requests and results (architecture.md section 3)."""
+"""Lifecycles of requests and results (architecture.md section 3): the one transition table.
+
+Every status change the broker makes is an *action* with the statuses it may start from and
+the status it leads to. ``finales.domain.transitions`` plans each change through this table,
+so a new action (say, a workflow's cascade) is one row here and one planner there. The
+``*_TRANSITIONS`` maps (which status may follow which) are derived from it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
+from typing import TypeVar
 
 from finales.errors import InvalidTransition
 
@@ -21,29 +29,66 @@ class ResultStatus(StrEnum):
     DELETED = "deleted"
 
 
-# None is the "no row yet" state: creation is a transition too, so the history starts with it.
-REQUEST_TRANSITIONS: dict[RequestStatus | None, frozenset[RequestStatus]] = {
-    None: frozenset({RequestStatus.PENDING, RequestStatus.UNSOLICITED}),
-    RequestStatus.PENDING: frozenset({RequestStatus.RESERVED, RequestStatus.RETRACTED}),
-    RequestStatus.RESERVED: frozenset(
-        {
-            RequestStatus.RESERVED,  # lease renewal (heartbeat)
-            RequestStatus.PENDING,  # release or lease expiry
-            RequestStatus.RESOLVED,
-            RequestStatus.RETRACTED,
-        }
-    ),
-    RequestStatus.RESOLVED: frozenset(),
-    RequestStatus.RETRACTED: frozenset(),
-    RequestStatus.UNSOLICITED: frozenset(),
+class RequestAction(StrEnum):
+    SUBMIT = "submit"
+    RECORD_UNSOLICITED = "record_unsolicited"  # the request made for an unsolicited result
+    CLAIM = "claim"
+    HEARTBEAT = "heartbeat"
+    RELEASE = "release"
+    EXPIRE = "expire"  # the lease ran out
+    RETRACT = "retract"
+    RESOLVE = "resolve"  # its result was posted
+
+
+class ResultAction(StrEnum):
+    POST = "post"
+    AMEND = "amend"  # superseded by a new result, linked both ways
+    MARK_AMENDED = "mark_amended"  # FINALES 2's update_status(amended): no link
+    DELETE = "delete"
+
+
+R = RequestStatus
+S = ResultStatus
+
+# action -> (the statuses it may start from, the status it leads to); None is "no row yet":
+# creation is a transition too, so every history starts with it.
+REQUEST_ACTIONS: dict[RequestAction, tuple[frozenset[RequestStatus | None], RequestStatus]] = {
+    RequestAction.SUBMIT: (frozenset({None}), R.PENDING),
+    RequestAction.RECORD_UNSOLICITED: (frozenset({None}), R.UNSOLICITED),
+    RequestAction.CLAIM: (frozenset({R.PENDING}), R.RESERVED),
+    RequestAction.HEARTBEAT: (frozenset({R.RESERVED}), R.RESERVED),
+    RequestAction.RELEASE: (frozenset({R.RESERVED}), R.PENDING),
+    RequestAction.EXPIRE: (frozenset({R.RESERVED}), R.PENDING),
+    RequestAction.RETRACT: (frozenset({R.PENDING, R.RESERVED}), R.RETRACTED),
+    RequestAction.RESOLVE: (frozenset({R.RESERVED}), R.RESOLVED),
+}
+RESULT_ACTIONS: dict[ResultAction, tuple[frozenset[ResultStatus | None], ResultStatus]] = {
+    ResultAction.POST: (frozenset({None}), S.ORIGINAL),
+    ResultAction.AMEND: (frozenset({S.ORIGINAL}), S.AMENDED),
+    ResultAction.MARK_AMENDED: (frozenset({S.ORIGINAL}), S.AMENDED),
+    ResultAction.DELETE: (frozenset({S.ORIGINAL, S.AMENDED}), S.DELETED),
 }
 
-RESULT_TRANSITIONS: dict[ResultStatus | None, frozenset[ResultStatus]] = {
-    None: frozenset({ResultStatus.ORIGINAL}),
-    ResultStatus.ORIGINAL: frozenset({ResultStatus.AMENDED, ResultStatus.DELETED}),
-    ResultStatus.AMENDED: frozenset({ResultStatus.DELETED}),
-    ResultStatus.DELETED: frozenset(),
-}
+
+St = TypeVar("St", bound=StrEnum)
+
+
+def _derive(
+    statuses: type[St], actions: Iterable[tuple[frozenset[St | None], St]]
+) -> dict[St | None, frozenset[St]]:
+    table: dict[St | None, set[St]] = {s: set() for s in [None, *statuses]}
+    for sources, target in actions:
+        for source in sources:
+            table[source].add(target)
+    return {s: frozenset(targets) for s, targets in table.items()}
+
+
+REQUEST_TRANSITIONS: dict[RequestStatus | None, frozenset[RequestStatus]] = _derive(
+    RequestStatus, REQUEST_ACTIONS.values()
+)
+RESULT_TRANSITIONS: dict[ResultStatus | None, frozenset[ResultStatus]] = _derive(
+    ResultStatus, RESULT_ACTIONS.values()
+)
 
 TERMINAL_REQUEST_STATUSES = frozenset(
     s for s, targets in REQUEST_TRANSITIONS.items() if s is not None and not targets
@@ -59,3 +104,11 @@ def check_request_transition(current: RequestStatus | None, new: RequestStatus) 
 def check_result_transition(current: ResultStatus | None, new: ResultStatus) -> None:
     if new not in RESULT_TRANSITIONS[current]:
         raise InvalidTransition(f"a result cannot go from {current} to {new}")
+
+
+def request_action_allowed(action: RequestAction, current: RequestStatus | None) -> bool:
+    return current in REQUEST_ACTIONS[action][0]
+
+
+def result_action_allowed(action: ResultAction, current: ResultStatus | None) -> bool:
+    return current in RESULT_ACTIONS[action][0]

@@ -43,13 +43,14 @@ def check_schema(schema: Any, where: str) -> None:
         )
 
 
-def _extra_keys(err: ValidationError) -> list[str]:
-    """Keys that ``additionalProperties: false`` refused (not those patternProperties allow)."""
+def _extra_keys(err: ValidationError, instance: dict[str, Any]) -> list[str]:
+    """Keys of ``instance`` that ``additionalProperties: false`` refused (not those
+    patternProperties allow)."""
     schema = err.schema if isinstance(err.schema, dict) else {}
     allowed = set(schema.get("properties", {}))
     patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
     return sorted(
-        k for k in err.instance if k not in allowed and not any(p.search(k) for p in patterns)
+        k for k in instance if k not in allowed and not any(p.search(k) for p in patterns)
     )
 
 
@@ -66,12 +67,17 @@ def _entries(base: str, err: ValidationError) -> list[dict[str, str]]:
     instance = err.instance
     # For "required"/"additionalProperties" jsonschema points at the parent object; name the
     # field itself so that the client sees which key is missing or unknown.
-    if err.validator == "required" and isinstance(instance, dict):
+    # ``required`` is always a list: capability schemas pass check_schema before use.
+    if (
+        err.validator == "required"
+        and isinstance(instance, dict)
+        and isinstance(err.validator_value, list)
+    ):
         missing = [k for k in err.validator_value if k not in instance and repr(k) in err.message]
         if missing:
             parts.append(missing[0])
     elif err.validator == "additionalProperties" and isinstance(instance, dict):
-        extra = _extra_keys(err)
+        extra = _extra_keys(err, instance)
         if extra:
             return [
                 {

@@ -54,7 +54,7 @@ def ec_factor(w_ec: float) -> float:
 def nyman_conductivity_s_per_m(c: float) -> float:
     """Cross-check: Nyman et al., Electrochim. Acta 53 (2008) 6356, LiPF6 in EC:EMC 3:7 at
     25 °C: κ [S/m] = 0.1297·c³ - 2.51·c^1.5 + 3.329·c."""
-    return 0.1297 * c**3 - 2.51 * c**1.5 + 3.329 * c
+    return 0.1297 * c**3 - 2.51 * math.pow(c, 1.5) + 3.329 * c
 
 
 # ------------------------------------------------------------------------------ density

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from finales.capabilities.examples import EC, EMC, LIPF6
 from finales.domain.limitations import matches
@@ -43,7 +44,7 @@ def fractions(formulation: list[dict[str, Any]]) -> dict[str, float] | None:
     return {k: v / total for k, v in out.items()}
 
 
-def features(x_ec: Array, x_li: Array, temperature: Array) -> Array:
+def features(x_ec: ArrayLike, x_li: ArrayLike, temperature: ArrayLike) -> Array:
     """Model inputs: the two free mole fractions (x_LiPF6 stretched) and a scaled temperature."""
     t = (np.asarray(temperature, dtype=float) - T_REF_K) / T_SCALE_K
     li = LI_SCALE * np.asarray(x_li, dtype=float)

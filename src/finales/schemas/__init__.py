@@ -9,8 +9,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat
 
-from finales.domain.principals import Role
-from finales.domain.statuses import RequestStatus, ResultStatus
+from finales.domain.principals import Role as Role
+from finales.domain.statuses import RequestStatus as RequestStatus
+from finales.domain.statuses import ResultStatus as ResultStatus
 
 T = TypeVar("T")
 

@@ -19,11 +19,10 @@ from finales.domain.leases import utcnow
 from finales.errors import ConfigurationError
 from finales.server import compat, errors_http
 from finales.server.limits import BodySizeLimit, TextGuard
-from finales.server.pg_notify import PgWakeups
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
 from finales.server.state import AppState
 from finales.server.wakeups import watch_changes
-from finales.services.requests import expire_leases
+from finales.services.requests import expire_leases, leases_due
 from finales.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -66,11 +65,11 @@ def create_app(
         watcher = asyncio.create_task(watch_changes(state, stop))
         # PostgreSQL may be shared by several server processes: wake-ups cross them by
         # LISTEN/NOTIFY. SQLite is served by one process, so its notifier stays in-process.
-        wakeups = (
-            asyncio.create_task(PgWakeups(db, state.notifier).run())
-            if db.dialect == "postgresql"
-            else None
-        )
+        wakeups = None
+        if db.dialect == "postgresql":
+            from finales.server.pg_notify import PgWakeups  # psycopg: the postgres extra
+
+            wakeups = asyncio.create_task(PgWakeups(db, state.notifier).run())
         try:
             yield
         finally:
@@ -131,11 +130,15 @@ def _redact_access_log() -> None:
 
 
 async def _sweep_leases(state: AppState, stop: asyncio.Event) -> None:
-    """Record expired leases as events so that status listings stay truthful."""
+    """Record expired leases as events so that status listings stay truthful; the unit of
+    work wakes the long-polls whose offers cover the requests that became claimable."""
 
     def sweep() -> int:
-        with state.db.write() as s:
-            return expire_leases(s, now=state.now())
+        with state.tx.read() as conn:  # take the write lock only when there is work
+            if not leases_due(conn, state.now()):
+                return 0
+        with state.tx.write() as uow:
+            return expire_leases(uow)
 
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -143,7 +146,6 @@ async def _sweep_leases(state: AppState, stop: asyncio.Event) -> None:
         if stop.is_set():
             return
         try:
-            if await run_in_threadpool(sweep):
-                state.notifier.notify()
+            await run_in_threadpool(sweep)
         except Exception:  # keep sweeping: a busy database now is no reason to stop for good
             log.warning("lease sweep failed; retrying", exc_info=True)

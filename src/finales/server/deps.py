@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
-from fastapi.responses import JSONResponse
+from fastapi import BackgroundTasks, Depends, Form, Request
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from finales.domain.principals import Principal
 from finales.errors import BadRequest, Unauthorized
 from finales.server.state import AppState
 from finales.services import auth, idempotency
+from finales.services.unit_of_work import Answer, Creation, IdempotencyKey
 
 bearer = HTTPBearer(auto_error=False, description="a token from /api/v1/auth/token or an API key")
 
 
 async def get_state(request: Request) -> AppState:
-    return request.app.state.finales  # type: ignore[no-any-return]
+    state: AppState = request.app.state.finales
+    return state
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -41,15 +43,17 @@ async def current_principal(
     if creds is None or not creds.credentials:
         raise Unauthorized("missing credentials: send 'Authorization: Bearer <token or key>'")
     credential = creds.credentials
+    now = st.now()
     if not credential.startswith(auth.API_KEY_PREFIX):
-        auth.principal_id_from_token(credential, secret=st.secret)  # 401 when invalid/expired
+        # 401 when invalid or expired by the broker's clock
+        auth.principal_id_from_token(credential, secret=st.secret, now=now)
     cached = st.principals.get(credential)
     if cached is not None:
         return cached
 
     def lookup() -> Principal:
-        with st.db.read() as s:
-            return auth.authenticate_bearer(s, credential, secret=st.secret)
+        with st.tx.read() as conn:
+            return auth.authenticate_bearer(conn, credential, secret=st.secret, now=now)
 
     principal = await run_in_threadpool(lookup)
     st.principals.put(credential, principal)
@@ -82,63 +86,51 @@ class PasswordForm:
         self.client_secret = client_secret or None
 
 
-def dump(model: type[BaseModel], obj: Any) -> Any:
-    return model.model_validate(obj).model_dump(mode="json")
+@dataclass(frozen=True, slots=True)
+class CreateCall:
+    """A creating call as the unit of work needs it: who sent it, and the Idempotency-Key
+    and method and path that, with the body, identify a retry."""
+
+    principal_id: str
+    key: str | None
+    method: str
+    path: str
+
+    def creation(self, body: Any = None, *, status_code: int = 201) -> Creation:
+        """The creation of ``body`` (a model, a list of models or JSON; its canonical form
+        is fingerprinted, so that a retry with the same key and another body is refused)."""
+        if self.key is None:
+            return Creation(None, status_code)
+        if isinstance(body, BaseModel):
+            payload = body.model_dump_json()
+        elif isinstance(body, list):
+            items = [b.model_dump(mode="json") if isinstance(b, BaseModel) else b for b in body]
+            payload = json.dumps(items, sort_keys=True)
+        else:
+            payload = "" if body is None else json.dumps(body, sort_keys=True)
+        fp = idempotency.fingerprint(self.method, self.path, payload.encode())
+        return Creation(IdempotencyKey(self.principal_id, self.key, fp), status_code)
 
 
-def create(
-    request: Request,
-    st: AppState,
-    principal: Principal,
-    body: BaseModel | list[BaseModel] | None,
-    op: Callable[[Connection], Any],
-    *,
-    status_code: int = 201,
-    after: Callable[[], None] | None = None,
-) -> JSONResponse:
-    """Run a creating operation in one write transaction, honouring ``Idempotency-Key``.
-
-    The stored answer is written in the same transaction as the object it describes, so a
-    retried POST either finds both or neither.
-    """
+async def create_call(request: Request, principal: CurrentPrincipal) -> CreateCall:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= idempotency.MAX_KEY_CHARS:
         raise BadRequest(f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_CHARS} characters")
-    if isinstance(body, list):
-        payload = json.dumps([b.model_dump(mode="json") for b in body], sort_keys=True)
-    else:
-        payload = body.model_dump_json() if body is not None else ""
-    fp = idempotency.fingerprint(request.method, request.url.path, payload.encode())
-    try:
-        with st.db.write() as s:
-            if key is not None:
-                hit = idempotency.lookup(s, principal_id=principal.id, key=key, fingerprint_=fp)
-                if hit is not None:
-                    return _replay(*hit)
-            out = op(s)
-            if key is not None:
-                idempotency.store(
-                    s,
-                    principal_id=principal.id,
-                    key=key,
-                    fingerprint_=fp,
-                    status_code=status_code,
-                    body=out,
-                    now=st.now(),
-                )
-    except IntegrityError:
-        if key is None:
-            raise
-        # A concurrent request with the same key committed first: answer as it did.
-        with st.db.read() as s:
-            hit = idempotency.lookup(s, principal_id=principal.id, key=key, fingerprint_=fp)
-        if hit is None:
-            raise
-        return _replay(*hit)
-    if after is not None:
-        after()
-    return JSONResponse(out, status_code=status_code)
+    return CreateCall(principal.id, key, request.method, request.url.path)
 
 
-def _replay(status_code: int, body: Any) -> JSONResponse:
-    return JSONResponse(body, status_code=status_code, headers={"Idempotent-Replayed": "true"})
+CreateCallDep = Annotated[CreateCall, Depends(create_call)]
+
+
+def answer(done: Answer) -> JSONResponse:
+    """The response of a creating call (marked when it replays a stored answer)."""
+    headers = {"Idempotent-Replayed": "true"} if done.replayed else None
+    return JSONResponse(done.body, status_code=done.status_code, headers=headers)
+
+
+def send_file(
+    path: Path, background: BackgroundTasks, *, media_type: str, filename: str
+) -> FileResponse:
+    """Send a snapshot file and delete it once sent; no server path reaches the client."""
+    background.add_task(os.unlink, path)
+    return FileResponse(path, media_type=media_type, filename=filename)

@@ -48,8 +48,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         # would be judged ahead of the credentials: check them first (401 before 422).
         try:
             await current_principal(await get_state(request), await bearer(request))
-        except FinalesError as err:
-            return _finales_error(request, err)
+        except FinalesError as refused:
+            return _finales_error(request, refused)
     errors: list[dict[str, Any]] = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))

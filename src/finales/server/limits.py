@@ -48,7 +48,7 @@ class BodySizeLimit:
                 break
 
         async def replay() -> dict[str, Any]:
-            return messages.pop(0) if messages else await receive()  # type: ignore[no-any-return]
+            return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
 
@@ -103,7 +103,7 @@ class TextGuard:
             return
 
         async def replay() -> dict[str, Any]:
-            return messages.pop(0) if messages else await receive()  # type: ignore[no-any-return]
+            return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
 

@@ -1,8 +1,9 @@
 """Wakes long-polls (``GET /work``, ``GET /requests/{id}/results``) when what they wait for may
 have appeared - and only those.
 
-``notify`` may be called from any thread (routes run in a thread pool); waiters live on the
-event loop. A notification that carries a :class:`Change` wakes only the waiters it concerns:
+``publish`` may be called from any thread (the units of work of routes that run in a thread
+pool publish their changes after commit); waiters live on the event loop. Each change
+(``finales.domain.changes``) wakes only the waiters it concerns:
 
 - a request that became claimable wakes the ``GET /work`` polls whose offers and limitations
   cover it. Waiters are indexed by the (quantity, method) pairs they offer and grouped by
@@ -10,10 +11,11 @@ event loop. A notification that carries a :class:`Change` wakes only the waiters
   its pairs, not a re-query by every idle tenant;
 - a request whose status or results changed wakes the polls waiting for its results.
 
-A notification without a ``Change`` means that anything may have changed: every waiter wakes
-and re-queries (offers or capabilities changed, leases expired, shutdown). On PostgreSQL a
-relay (``finales.server.pg_notify``) passes each ``notify`` on to the other server processes,
-whose own notifications arrive here through ``wake_local``.
+- offers or capabilities changed (``CatalogueChanged``), or a notification without a change
+  (shutdown, a remote process's notification): every waiter wakes and re-queries.
+
+On PostgreSQL a relay (``finales.server.pg_notify``) passes each publication on to the other
+server processes, whose own notifications arrive here through ``wake_local``.
 """
 
 from __future__ import annotations
@@ -21,22 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from finales.services.requests import offer_covers
+from finales.domain.changes import CatalogueChanged, Change, RequestChanged, RequestClaimable
+from finales.domain.offers import covered_methods
+from finales.domain.views import OfferView
 
 Pair = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class Change:
-    """``work``: a request that became claimable (quantity, methods, parameters);
-    ``request_id``: a request whose status or results changed."""
-
-    work: Mapping[str, Any] | None = None
-    request_id: str | None = None
 
 
 class Waiter:
@@ -63,13 +57,14 @@ class Waiter:
 class _Group:
     """Work waiters with identical offers: one match decides for all of them."""
 
-    offers: list[dict[str, Any]]
+    offers: list[OfferView]
     pairs: frozenset[Pair]
     waiters: set[Waiter] = field(default_factory=set)
 
 
 class Notifier:
-    """See the module docstring. Every method except ``notify`` runs on the event loop."""
+    """See the module docstring. Every method except ``publish`` and ``wake_all`` runs on
+    the event loop."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,17 +96,17 @@ class Notifier:
             self._unsorted.discard(w)
             self._leave_group(w)
 
-    def set_offers(self, waiter: Waiter, offers: list[dict[str, Any]]) -> None:
+    def set_offers(self, waiter: Waiter, offers: Sequence[OfferView]) -> None:
         """From now on wake ``waiter`` only for requests ``offers`` cover (and broadcasts)."""
-        key = json.dumps(offers, sort_keys=True, default=str)
+        key = json.dumps([o.as_dict() for o in offers], sort_keys=True, default=str)
         self._unsorted.discard(waiter)
         if waiter.group == key:
             return
         self._leave_group(waiter)
         group = self._groups.get(key)
         if group is None:
-            pairs = frozenset((o["quantity"], o["method"]) for o in offers)
-            group = self._groups[key] = _Group(offers=offers, pairs=pairs)
+            pairs = frozenset((o.quantity, o.method) for o in offers)
+            group = self._groups[key] = _Group(offers=list(offers), pairs=pairs)
             for pair in pairs:
                 self._by_pair.setdefault(pair, set()).add(key)
         group.waiters.add(waiter)
@@ -151,44 +146,63 @@ class Notifier:
 
     # -- notifications
     def relay_to(self, relay: Callable[[], None] | None) -> None:
-        """Also call ``relay`` (on the event loop) for every ``notify``; None stops it."""
+        """Also call ``relay`` (on the event loop) for every publication; None stops it."""
         self._relay = relay
 
-    def notify(self, change: Change | None = None) -> None:
+    def publish(self, changes: Sequence[Change]) -> None:
+        """Wake the waiters ``changes`` concern, here and (through the relay) in the other
+        server processes. Thread-safe: units of work call it after their commit."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._notify_on_loop, change)
+            loop.call_soon_threadsafe(self._publish_on_loop, tuple(changes))
+
+    def wake_all(self) -> None:
+        """Wake every waiter, here and elsewhere (shutdown; anything may have changed)."""
+        self.publish((CatalogueChanged(),))
 
     def wake_local(self, change: Change | None = None) -> None:
-        """Wake this process's waiters only: for remote notifications."""
+        """Wake this process's waiters only: for remote notifications (None: every one)."""
         self._fire(change)
 
-    def _notify_on_loop(self, change: Change | None) -> None:
-        self._fire(change)
+    def _publish_on_loop(self, changes: tuple[Change, ...]) -> None:
+        woken: set[Waiter] = set()
+        for change in changes:
+            woken |= self._concerned(change)
+        for w in woken:
+            w.wake()
         if self._relay is not None:
             self._relay()
 
     def _fire(self, change: Change | None) -> None:
-        if change is None:
-            woken = set(self._all)
-        else:
-            woken = set(self._unsorted)
-            if change.request_id is not None:
-                woken |= self._by_request.get(change.request_id, set())
-            if change.work is not None:
-                for group in self._covering(change.work):
-                    woken |= group.waiters
-        for w in woken:
+        for w in self._concerned(change):
             w.wake()
 
-    def _covering(self, request: Mapping[str, Any]) -> Iterator[_Group]:
-        req = dict(request)
-        quantity, methods = req.get("quantity"), req.get("methods") or ()
-        keys: set[str] = set().union(*(self._by_pair.get((quantity, m), ()) for m in methods))
+    def _concerned(self, change: Change | None) -> set[Waiter]:
+        if change is None or isinstance(change, CatalogueChanged):
+            return set(self._all)
+        woken = set(self._unsorted)
+        if isinstance(change, RequestChanged):
+            woken |= self._by_request.get(change.request_id, set())
+        elif isinstance(change, RequestClaimable):
+            for group in self._covering(change):
+                woken |= group.waiters
+        return woken
+
+    def _covering(self, request: RequestClaimable) -> Iterator[_Group]:
+        keys: set[str] = set().union(
+            *(self._by_pair.get((request.quantity, m), ()) for m in request.methods)
+        )
         for key in keys:
             group = self._groups[key]
             try:
-                covered = bool(offer_covers(group.offers, req))
+                covered = bool(
+                    covered_methods(
+                        group.offers,
+                        quantity=request.quantity,
+                        methods=request.methods,
+                        parameters=request.parameters,
+                    )
+                )
             except Exception:  # a match that fails must not silence the others: wake, re-query
                 covered = True
             if covered:

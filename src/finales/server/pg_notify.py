@@ -6,19 +6,19 @@ small autocommit connections of its own, apart from the engine's pool:
 - a *listen* connection (``application_name`` ``finales-listen``) that waits for
   notifications on the channel and wakes this process's long-polls;
 - a *notify* connection (``finales-notify``) that broadcasts this process's own
-  :meth:`Notifier.notify` calls as ``pg_notify('finales_work', <process token>)``.
+  :meth:`Notifier.publish` calls as ``pg_notify('finales_work', <process token>)``.
 
-The broadcast is sent *after* the writing transaction has committed (``notify`` is called
-once the route's transaction is over), so a woken waiter's re-query sees the change. Sending
-it inside each writing transaction would also tie delivery to the commit, but every write
-path would have to know about it; after-commit keeps it in one place. What it gives up: a
+The broadcast is sent *after* the writing transaction has committed (the unit of work
+publishes once its transaction is over), so a woken waiter's re-query sees the change.
+Sending it inside each writing transaction would also tie delivery to the commit, but every
+write path would have to know about it; after-commit keeps it in one place. What it gives up: a
 process that dies between commit and broadcast loses that one wake-up, which the periodic
 re-check of every long-poll (``long_poll_recheck_s``) still covers. A broadcast that fails is
 kept and sent after the reconnect, and the failure is logged.
 
 No self-wake loop: a notification carrying this process's own token is ignored, and a
 received notification only wakes local waiters, it is never broadcast again. No storm: calls
-to ``notify`` that arrive while a broadcast is in flight collapse into one more broadcast.
+to ``publish`` that arrive while a broadcast is in flight collapse into one more broadcast.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class PgWakeups:
         # An idle LISTEN connection notices a silently dropped network only by keepalives.
         for key, value in LIBPQ_DEFAULTS.items():
             kwargs.setdefault(key, value)
-        self._connect_kwargs: dict[str, Any] = kwargs
+        self._connect_kwargs: dict[str, Any] = dict(kwargs)
         self._notifier = notifier
         self.token = uuid.uuid4().hex  # tells our own notifications from the others'
         self._wanted = asyncio.Event()  # a broadcast is due
@@ -66,7 +66,7 @@ class PgWakeups:
         self._outage_logged = False
 
     def request_broadcast(self) -> None:
-        """Called on the event loop for every local ``notify``: coalesces into one NOTIFY."""
+        """Called on the event loop for every local publication: coalesces into one NOTIFY."""
         self._wanted.set()
 
     async def run(self) -> None:

@@ -7,16 +7,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from finales.db.engine import Database
 from finales.domain.leases import utcnow
 from finales.domain.principals import Principal
 from finales.domain.validation import ValidatorCache
-from finales.server.notifier import Change, Notifier
+from finales.server.notifier import Notifier
+from finales.services.unit_of_work import Transactions
 from finales.settings import Settings
 
-__all__ = ["AppState", "Change", "Notifier", "PrincipalCache"]
+__all__ = ["AppState", "Notifier", "PrincipalCache"]
 
 
 class PrincipalCache:
@@ -66,6 +67,12 @@ class AppState:
     notifier: Notifier = field(default_factory=Notifier)
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     stopping: bool = False  # set on shutdown: long-polls return at once
+    tx: Transactions = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Every write goes through a unit of work that publishes what it changed to the
+        # notifier once committed: no route decides whom to wake.
+        self.tx = Transactions(self.db, clock=self.clock, publish=self.notifier.publish)
 
     def now(self) -> datetime:
-        return self.clock()
+        return self.clock().astimezone(UTC)

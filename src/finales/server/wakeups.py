@@ -1,14 +1,15 @@
 """Wake-ups for changes this process did not announce itself.
 
-A waiting ``GET /work`` does not re-query on a timer (200 idle tenants would otherwise cost
-100 hand-out queries a second). Requests posted or released through this process wake the
-long-polls they concern directly (``Notifier.notify``). What remains are changes made
-elsewhere - another server process on the same database, or the CLI editing offers and
-capabilities - and a notification that got lost. For those, one task per process looks at the
-database every ``long_poll_recheck_s``: the set of pending requests (from an index, so the
-cost follows the live queue, not the history) and the latest offer set and capability event.
-Requests that turned pending since the last look wake the long-polls whose offers cover them;
-changed offers or capabilities wake every long-poll, whose hand-out then re-reads them.
+A waiting ``GET /work`` does not re-query on a timer (200 idle tenants would otherwise cost 100
+hand-out queries a second). Requests posted or released through this process wake the long-
+polls they concern directly (units of work publish their changes to the notifier). What remains
+are changes made elsewhere - another server process on the same database, or the CLI editing
+offers and capabilities - and a notification that got lost. For those, one task per process
+looks at the database every ``long_poll_recheck_s``: the set of pending requests (from an
+index, so the cost follows the live queue, not the history) and the latest offer set and
+capability event. Requests that turned pending since the last look wake the long-polls whose
+offers cover them; changed offers or capabilities wake every long-poll, whose hand-out then re-
+reads them.
 """
 
 from __future__ import annotations
@@ -19,22 +20,23 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
-from finales.server.state import AppState, Change
-from finales.services import changes
+from finales.domain.changes import RequestClaimable
+from finales.server.state import AppState
+from finales.services import work
 
 log = logging.getLogger("finales.server.wakeups")
 
 
 async def watch_changes(state: AppState, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; see the module docstring."""
-    last: changes.Snapshot | None = None
+    last: work.Snapshot | None = None
 
-    def look(previous: changes.Snapshot | None) -> tuple[changes.Snapshot, list[dict]]:
-        with state.db.read() as s:
-            now = changes.snapshot(s)
+    def look(previous: work.Snapshot | None) -> tuple[work.Snapshot, list[RequestClaimable]]:
+        with state.tx.read() as conn:
+            now = work.snapshot(conn)
             fresh = [] if previous is None else sorted(now.pending - previous.pending)
             # Only waiters need the requests themselves.
-            views = changes.work_views(s, fresh) if state.notifier.waiting else []
+            views = work.claimable_changes(conn, fresh) if state.notifier.waiting else []
             return now, views
 
     while not stop.is_set():
@@ -51,6 +53,6 @@ async def watch_changes(state: AppState, stop: asyncio.Event) -> None:
             now.offers_mark != last.offers_mark or now.capabilities_mark != last.capabilities_mark
         ):
             state.notifier.wake_local()
-        for view in views:
-            state.notifier.wake_local(Change(work=view))
+        for change in views:
+            state.notifier.wake_local(change)
         last = now

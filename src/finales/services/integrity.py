@@ -8,21 +8,21 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from finales.db import tables as t
+from finales.domain.statuses import RequestStatus
+from finales.domain.transitions import projection_after
 
 
 def rebuilt_request_states(session: Connection) -> dict[int, dict[str, Any]]:
+    """The projection of every request, replayed from its events by the domain's rule."""
     out: dict[int, dict[str, Any]] = {}
     for ev in session.execute(sa.select(t.request_events).order_by(t.request_events.c.seq)):
-        state = out.setdefault(ev.request_seq, {})
+        state = out.setdefault(ev.request_seq, {"reserved_by": None})
         state["status"] = ev.to_status
-        if ev.to_status == "reserved":
-            state["reserved_by"] = ev.tenant_id
-            state["lease_expires_at"] = ev.lease_expires_at
-        elif ev.to_status == "resolved":
-            state["lease_expires_at"] = None
-        else:
-            state["reserved_by"] = None
-            state["lease_expires_at"] = None
+        state["reserved_by"] = projection_after(
+            ev.to_status, previous_reserved_by=state["reserved_by"], event_tenant=ev.tenant_id
+        )
+        reserved = ev.to_status == RequestStatus.RESERVED
+        state["lease_expires_at"] = ev.lease_expires_at if reserved else None
     return out
 
 

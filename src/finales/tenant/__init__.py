@@ -15,6 +15,7 @@ the broker only through ``finales.client``: it never imports the server, service
 """
 
 from finales.tenant.job import JobContext, ResultInvalid, RunStats, Service, TenantSetupError
+from finales.tenant.lease import Lease
 from finales.tenant.logs import JsonFormatter, KeyValueFormatter, configure_logging
 from finales.tenant.runtime import Tenant
 
@@ -22,6 +23,7 @@ __all__ = [
     "JobContext",
     "JsonFormatter",
     "KeyValueFormatter",
+    "Lease",
     "ResultInvalid",
     "RunStats",
     "Service",

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import enum
 import logging
-import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from finales import schemas
-from finales.client import ServerError
-from finales.errors import FinalesError, InvalidPayload, Unavailable
+from finales.errors import FinalesError, InvalidPayload
+from finales.tenant.lease import PROGRESS_BEAT_MIN_S, Lease
 from finales.tenant.logs import KeyValueAdapter
-
-RECONNECT_MAX_S = 10.0
-# Answers meaning "the broker is down or struggling": wait and try again, never give up.
-TRANSIENT = (Unavailable, ServerError)
 
 
 class TenantSetupError(FinalesError):
@@ -30,7 +25,8 @@ class TenantSetupError(FinalesError):
     code = "tenant_setup"
 
 
-COUNTERS = ("handled", "failed", "lost_races", "leases_lost", "released_at_stop")
+Counter = Literal["handled", "failed", "lost_races", "leases_lost", "released_at_stop"]
+COUNTERS: tuple[Counter, ...] = get_args(Counter)
 
 
 @dataclass
@@ -44,27 +40,12 @@ class RunStats:
     released_at_stop: int = 0  # jobs released because the shutdown deadline passed
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def count(self, name: str) -> None:
+    def count(self, name: Counter) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTERS}
-
-
-class Backoff:
-    """Pauses between reconnection attempts: exponential with jitter, capped."""
-
-    def __init__(self, base_s: float = 0.5, cap_s: float = RECONNECT_MAX_S) -> None:
-        self.base_s, self.cap_s, self.n = base_s, cap_s, 0
-
-    def next(self) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2**self.n)
-        self.n += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.n = 0
 
 
 class ResultInvalid(InvalidPayload):
@@ -88,13 +69,39 @@ class Service:
         return {"quantity": self.quantity, "method": self.method, "limitations": self.limitations}
 
 
+@dataclass(frozen=True)
+class TenantSpec:
+    """What one run of a tenant serves and how: the ``Tenant``'s registration and settings,
+    frozen when ``run()`` starts."""
+
+    name: str
+    services: tuple[Service, ...]
+    concurrency: int
+    lease_s: float
+    poll_s: float
+    grace_s: float
+    retry_failed_after_s: float
+    publish_offers: bool
+
+    def pick(self, item: schemas.WorkItem) -> Service | None:
+        """The service for the first of the request's methods (the requester's order)
+        that this tenant serves."""
+        served = {(s.quantity, s.method): s for s in self.services}
+        for method in item.matching_methods:
+            service = served.get((item.quantity, method))
+            if service is not None:
+                return service
+        return None
+
+
 class JobContext:
     """What a handler gets besides the request.
 
     ``method`` is the method chosen (the first of the request's methods this tenant serves),
     ``parameters`` that method's parameter block, ``log`` a logger whose lines carry the
     request id, ``stopping`` an event set when the runtime shuts down or the lease is lost
-    (long handlers may check it, or use ``stopping.wait(s)`` as an interruptible sleep).
+    (long handlers may check it, or use ``stopping.wait(s)`` as an interruptible sleep),
+    ``lease`` the reservation (``ctx.lease.lost``, ``ctx.lease.on_lost(callback)``).
     """
 
     def __init__(
@@ -103,14 +110,17 @@ class JobContext:
         request: schemas.WorkItem,
         method: str,
         log: KeyValueAdapter,
-        beat: Callable[[bool], bool],
+        lease: Lease,
     ) -> None:
         self.request = request
         self.method = method
         self.log = log
+        self.lease = lease
         self.stopping = threading.Event()
-        self._beat = beat
-        self._lease_lost = False
+        lease.on_lost(self._on_lease_lost)
+
+    def _on_lease_lost(self, _lease: Lease) -> None:
+        self.stopping.set()
 
     @property
     def request_id(self) -> str:
@@ -130,17 +140,17 @@ class JobContext:
     @property
     def lease_lost(self) -> bool:
         """True once the broker said the reservation is no longer ours (expired, retracted)."""
-        return self._lease_lost
+        return self.lease.lost
 
     def heartbeat(self) -> bool:
         """Extend the lease now (the runtime also does it every lease/3). False if lost."""
-        return self._beat(True)
+        return self.lease.renew()
 
     def progress(self, message: str = "progress", **fields: Any) -> bool:
         """Log a progress line with ``fields`` and extend the lease (at most a few times a
         second, however often it is called). False if the lease is lost."""
         self.log.info(message, extra={"kv": fields})
-        return self._beat(False)
+        return self.lease.renew(at_most_every_s=PROGRESS_BEAT_MIN_S)
 
 
 class JobState(enum.Enum):
@@ -157,17 +167,19 @@ class Job:
     item: schemas.WorkItem
     service: Service
     ctx: JobContext
-    next_beat: float
     # One key for every attempt to post this job's result: a retry never posts twice.
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     state: JobState = JobState.RUNNING
     lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.monotonic)
-    last_beat: float = field(default_factory=time.monotonic)  # the claim counts as one
 
     @property
     def request_id(self) -> str:
         return self.item.id
+
+    @property
+    def lease(self) -> Lease:
+        return self.ctx.lease
 
     def transition(self, expected: JobState, new: JobState) -> bool:
         """Compare-and-set of the state: the job thread and shutdown race for it."""

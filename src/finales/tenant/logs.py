@@ -56,11 +56,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(fields, default=str)
 
 
-class KeyValueAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+class KeyValueAdapter(logging.LoggerAdapter[logging.Logger]):
     """A logger that adds fixed fields (e.g. the request id) to every line, merged with the
     ``extra={"kv": ...}`` of the call."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(kwargs.get("extra") or {})
         extra["kv"] = {**(self.extra or {}), **extra.get("kv", {})}
         kwargs["extra"] = extra
@@ -88,7 +90,7 @@ def configure_logging(
 
 
 def event(
-    logger: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+    logger: logging.Logger | logging.LoggerAdapter[Any],
     level: int,
     msg: str,
     fields: Mapping[str, Any] | None = None,

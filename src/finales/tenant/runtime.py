@@ -13,6 +13,10 @@ for work, claims (a lost race is normal), runs the handler in a thread while a h
 thread extends the lease, validates the returned data against the capability's result
 schema and posts it. A handler that raises, or returns data that break the schema, gets its
 request released with the error as the reason (see ``Tenant`` for the policy).
+
+The ``Tenant`` holds the registration (what it serves, its settings) and the signals; each
+``run()`` hands a frozen ``TenantSpec`` to a ``Worker`` (``worker.py``: polling, claiming,
+concurrency, shutdown), whose ``LeaseKeeper`` (``lease.py``) owns every lease.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from finales.client import FinalesClient, RetryPolicy
+from finales.client import FinalesClient
 from finales.tenant import logs
-from finales.tenant.job import RunStats, Service, TenantSetupError
-from finales.tenant.loop import WorkLoop
+from finales.tenant.job import RunStats, Service, TenantSetupError, TenantSpec
+from finales.tenant.lease import Cadence
+from finales.tenant.worker import Worker
 
 DEFAULT_LEASE_S = 60.0
 DEFAULT_POLL_S = 20.0
@@ -83,10 +88,10 @@ class Tenant:
         self.grace_s = grace_s
         self.retry_failed_after_s = retry_failed_after_s
         self.publish_offers = publish_offers
-        self.tenant_id: str | None = None
         self.stats = RunStats()
+        self._tenant_id: str | None = None
         self._services: dict[tuple[str, str], Service] = {}
-        self._loop: WorkLoop | None = None
+        self._worker: Worker | None = None
         self._signals_seen = 0
 
     def __repr__(self) -> str:
@@ -118,6 +123,14 @@ class Tenant:
     def services(self) -> list[Service]:
         """What this tenant serves, in declaration order."""
         return list(self._services.values())
+
+    @property
+    def tenant_id(self) -> str | None:
+        """The broker's id of this tenant, once a run has found it (None before)."""
+        worker = self._worker
+        if worker is not None and worker.tenant_id is not None:
+            return worker.tenant_id
+        return self._tenant_id
 
     def configure(
         self,
@@ -174,23 +187,24 @@ class Tenant:
                 f"tenant {self.name} serves nothing: decorate a handler with "
                 "@tenant.serves(quantity, method)"
             )
-        if self._loop is not None:
+        if self._worker is not None:
             raise RuntimeError(f"tenant {self.name} is already running")
         if configure_logging:
             logs.configure_logging()
         api = self.client or self._make_client()
-        loop = self._loop = WorkLoop(self, api, until_idle=until_idle)
-        self.stats = loop.stats
+        worker = self._worker = Worker(self._spec(), api, until_idle=until_idle)
+        self.stats = worker.stats
         self._signals_seen = 0
         restore = self._install_signals() if handle_signals else None
         try:
-            loop.run()
+            worker.run()
         finally:
             if restore is not None:
                 restore()
             if self.client is None:
                 api.close()
-            self._loop = None
+            self._tenant_id = worker.tenant_id or self._tenant_id
+            self._worker = None
         return self.stats
 
     def run_once(self) -> RunStats:
@@ -200,11 +214,24 @@ class Tenant:
     def stop(self, *, force: bool = False) -> None:
         """Ask a running tenant to stop (thread- and signal-safe). ``force`` releases
         in-flight jobs at once instead of waiting ``grace_s`` for them."""
-        loop = self._loop
-        if loop is not None:
-            loop.stop(force=force)
+        worker = self._worker
+        if worker is not None:
+            worker.stop(force=force)
 
     # ------------------------------------------------------------------ helpers
+
+    def _spec(self) -> TenantSpec:
+        """This tenant as one run sees it: frozen, so that the run never reads it again."""
+        return TenantSpec(
+            name=self.name,
+            services=tuple(self._services.values()),
+            concurrency=self.concurrency,
+            lease_s=self.lease_s,
+            poll_s=self.poll_s,
+            grace_s=self.grace_s,
+            retry_failed_after_s=self.retry_failed_after_s,
+            publish_offers=self.publish_offers,
+        )
 
     def _make_client(self) -> FinalesClient:
         if not self.server:
@@ -217,17 +244,12 @@ class Tenant:
                 f"tenant {self.name} has no credentials: pass api_key= (or username= and "
                 "password=), or set FINALES_API_KEY for 'finales tenant run'"
             )
-        # Backoff pauses shorter than a third of the lease, so that a heartbeat retried
-        # through a server restart lands before the lease runs out.
-        retry = RetryPolicy(
-            total_s=max(30.0, self.lease_s), max_backoff_s=min(5.0, max(0.5, self.lease_s / 4))
-        )
         return FinalesClient(
             self.server,
             api_key=self.api_key or None,
             username=None if self.api_key else self.username,
             password=None if self.api_key else self.password,
-            retry=retry,
+            retry=Cadence(self.lease_s).client_retry(),
         )
 
     def _install_signals(self) -> Callable[[], None] | None:

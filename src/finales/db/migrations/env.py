@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from finales.db.engine import make_engine
 from finales.db.tables import metadata
@@ -23,7 +24,7 @@ def run() -> None:
         engine.dispose()
 
 
-def _run_on(connection) -> None:  # type: ignore[no-untyped-def]
+def _run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

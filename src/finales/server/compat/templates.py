@@ -50,7 +50,7 @@ def _leaf_type(schema: dict[str, Any], root: dict[str, Any]) -> str:
         return " or ".join(dict.fromkeys(n for n in names if n != "None")) or "any"
     t = schema.get("type")
     if isinstance(t, list):
-        return " or ".join(TYPE_NAMES.get(x, x) for x in t if x != "null")
+        return " or ".join(TYPE_NAMES.get(x, str(x)) for x in t if x != "null")
     return TYPE_NAMES.get(t, "any") if isinstance(t, str) else "any"
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from finales import schemas
-from finales.domain.principals import Role
-from finales.server.deps import CurrentPrincipal, PasswordForm, StateDep, create, dump
+from finales.server import wire
+from finales.server.deps import CreateCallDep, CurrentPrincipal, PasswordForm, StateDep, answer
 from finales.services import auth
 
 router = APIRouter(tags=["auth"])
@@ -19,60 +18,57 @@ router = APIRouter(tags=["auth"])
 @router.post("/auth/token", response_model=schemas.Token)
 def login(st: StateDep, form: Annotated[PasswordForm, Depends()]) -> schemas.Token:
     """Exchange a name and password (OAuth2 password form) for a bearer token."""
-    with st.db.read() as s:
-        principal = auth.authenticate_password(s, form.username, form.password)
-    token = auth.issue_token(
-        principal, secret=st.secret, ttl_s=st.settings.token_ttl_s, now=st.now()
-    )
-    return schemas.Token(access_token=token, expires_in=st.settings.token_ttl_s)
+    ttl_s = st.settings.token_ttl_s
+    with st.tx.read() as conn:
+        token = auth.login(
+            conn,
+            name=form.username,
+            password=form.password,
+            secret=st.secret,
+            ttl_s=ttl_s,
+            now=st.now(),
+        )
+    return schemas.Token(access_token=token, expires_in=ttl_s)
 
 
 @router.post("/auth/api-keys", response_model=schemas.ApiKey, status_code=201)
-def create_api_key(st: StateDep, principal: CurrentPrincipal, body: schemas.ApiKeyCreate):
+def create_api_key(
+    st: StateDep, principal: CurrentPrincipal, body: schemas.ApiKeyCreate
+) -> JSONResponse:
     """Create a long-lived API key for a principal (admin). The key is shown only once."""
-    principal.require(Role.ADMIN)
-
     # Not idempotent on purpose: replaying would mean storing the plain key in the database.
-    with st.db.write() as s:
-        key_id, key = auth.create_api_key(s, principal_name=body.principal, now=st.now())
-    return JSONResponse({"id": key_id, "principal": body.principal, "key": key}, status_code=201)
+    with st.tx.write() as uow:
+        key = auth.issue_api_key(uow, principal=principal, principal_name=body.principal)
+    return JSONResponse(wire.api_key(key), status_code=201)
 
 
 @router.get("/auth/me", response_model=schemas.User)
-def me(st: StateDep, principal: CurrentPrincipal):
+def me(st: StateDep, principal: CurrentPrincipal) -> JSONResponse:
     """The authenticated principal."""
-    with st.db.read() as s:
-        row = auth.principal_row(s, principal_id=principal.id)
-    return JSONResponse(dump(schemas.User, dict(row._mapping)))
+    with st.tx.read() as conn:
+        return JSONResponse(wire.user(auth.me(conn, principal)))
 
 
 @router.post("/users", response_model=schemas.User, status_code=201)
-def add_user(request: Request, st: StateDep, principal: CurrentPrincipal, body: schemas.UserCreate):
+def add_user(
+    st: StateDep, principal: CurrentPrincipal, call: CreateCallDep, body: schemas.UserCreate
+) -> JSONResponse:
     """Create a principal (admin); a tenant principal is bound to one tenant."""
-    principal.require(Role.ADMIN)
-
-    def op(s):  # type: ignore[no-untyped-def]
-        p = auth.add_principal(
-            s,
-            name=body.name,
-            role=body.role,
-            tenant_id=body.tenant_id,
-            password=body.password,
-            now=st.now(),
+    # The body holds a password: its fingerprint keeps only a keyed digest of it.
+    digest = auth.password_fingerprint(body.password, secret=st.secret)
+    return answer(
+        st.tx.create(
+            call.creation(body.model_copy(update={"password": digest})),
+            wire.user,
+            auth.add_user,
+            principal=principal,
+            **body.model_dump(),
         )
-        return dump(schemas.User, dict(auth.principal_row(s, principal_id=p.id)._mapping))
-
-    # The body holds a password: fingerprint a keyed digest of it instead, so that a retry
-    # with another password is a conflict while nothing reversible is stored.
-    digest = None
-    if body.password is not None:
-        digest = hmac.new(st.secret.encode(), body.password.encode(), "sha256").hexdigest()
-    return create(request, st, principal, body.model_copy(update={"password": digest}), op)
+    )
 
 
 @router.get("/users", response_model=list[schemas.User])
-def list_users(st: StateDep, principal: CurrentPrincipal):
+def list_users(st: StateDep, principal: CurrentPrincipal) -> JSONResponse:
     """All principals (admin)."""
-    principal.require(Role.ADMIN)
-    with st.db.read() as s:
-        return JSONResponse([dump(schemas.User, r) for r in auth.list_principals(s)])
+    with st.tx.read() as conn:
+        return JSONResponse([wire.user(u) for u in auth.list_users(conn, principal)])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from finales import schemas
-from finales.server.deps import CurrentPrincipal, StateDep, create, dump
+from finales.server import wire
+from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
 from finales.services import capabilities as caps
 
 router = APIRouter(tags=["capabilities"])
@@ -20,11 +21,11 @@ def list_capabilities(
     active: bool | None = None,
     quantity: str | None = None,
     method: str | None = None,
-):
+) -> JSONResponse:
     """All capabilities (latest version of each, with the list of versions)."""
-    with st.db.read() as s:
-        rows = caps.list_capabilities(s, active=active, quantity=quantity, method=method)
-    return JSONResponse([dump(schemas.Capability, r) for r in rows])
+    with st.tx.read() as conn:
+        rows = caps.list_capabilities(conn, active=active, quantity=quantity, method=method)
+    return JSONResponse([wire.capability(r) for r in rows])
 
 
 @router.get("/capabilities/{quantity}/{method}", response_model=schemas.Capability)
@@ -34,27 +35,26 @@ def get_capability(
     quantity: str,
     method: str,
     version: int | None = Query(default=None, ge=1, le=MAX_VERSION),
-):
+) -> JSONResponse:
     """One capability; the latest version unless ?version= is given."""
-    with st.db.read() as s:
-        return JSONResponse(
-            dump(schemas.Capability, caps.get_capability(s, quantity, method, version))
-        )
+    with st.tx.read() as conn:
+        return JSONResponse(wire.capability(caps.get_capability(conn, quantity, method, version)))
 
 
 @router.post("/capabilities", response_model=schemas.Capability, status_code=201)
 def register_capability(
-    request: Request, st: StateDep, principal: CurrentPrincipal, body: schemas.CapabilityCreate
-):
+    st: StateDep, principal: CurrentPrincipal, call: CreateCallDep, body: schemas.CapabilityCreate
+) -> JSONResponse:
     """Register a capability (admin); an existing pair gets a new version."""
-
-    def op(s):  # type: ignore[no-untyped-def]
-        return dump(
-            schemas.Capability,
-            caps.register_capability(s, principal=principal, now=st.now(), **body.model_dump()),
+    return answer(
+        st.tx.create(
+            call.creation(body),
+            wire.capability,
+            caps.register_capability,
+            principal=principal,
+            **body.model_dump(),
         )
-
-    return create(request, st, principal, body, op)
+    )
 
 
 def _set_active(
@@ -64,19 +64,17 @@ def _set_active(
     method: str,
     active: bool,
     body: schemas.CapabilityState | None,
-):
-    with st.db.write() as s:
+) -> JSONResponse:
+    with st.tx.write() as uow:
         out = caps.set_active(
-            s,
+            uow,
             principal=principal,
             quantity=quantity,
             method=method,
             active=active,
-            now=st.now(),
             message=body.message if body else "",
         )
-    st.notifier.notify()
-    return JSONResponse(dump(schemas.Capability, out))
+    return JSONResponse(wire.capability(out))
 
 
 @router.post("/capabilities/{quantity}/{method}/deactivate", response_model=schemas.Capability)
@@ -86,7 +84,7 @@ def deactivate(
     quantity: str,
     method: str,
     body: schemas.CapabilityState | None = None,
-):
+) -> JSONResponse:
     """Stop accepting requests for a capability (admin). Existing requests are kept."""
     return _set_active(st, principal, quantity, method, False, body)
 
@@ -98,6 +96,6 @@ def activate(
     quantity: str,
     method: str,
     body: schemas.CapabilityState | None = None,
-):
+) -> JSONResponse:
     """Accept requests for a capability again (admin)."""
     return _set_active(st, principal, quantity, method, True, body)

@@ -1,51 +1,44 @@
-"""Requests: post, list, read, history, results, claim, heartbeat, release, retract, work."""
+"""Requests: post, list, read, history, results, claim, heartbeat, release, retract, work.
+
+Routes parse, call one service in a unit of work (``st.tx``), and shape the response; the
+services decide who may, and report what changed (the unit of work wakes the waiters).
+"""
 
 from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from finales import schemas
 from finales.domain.leases import clamp_lease
-from finales.server.deps import CurrentPrincipal, StateDep, create, dump
-from finales.server.state import Change
-from finales.services import changes
+from finales.domain.views import OfferView, ResultView, WorkItemView
+from finales.server import wire
+from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
 from finales.services import requests as svc
 from finales.services import results as result_svc
-from finales.services.common import get_request as get_request_row
+from finales.services import work as work_svc
 
 router = APIRouter(tags=["requests"])
 
 
-def _page(items: list[dict], cursor: str | None) -> dict:
-    return {"items": [dump(schemas.Request, i) for i in items], "next_cursor": cursor}
-
-
 @router.post("/requests", response_model=schemas.Request, status_code=201)
 def post_request(
-    request: Request, st: StateDep, principal: CurrentPrincipal, body: schemas.RequestCreate
-):
+    st: StateDep, principal: CurrentPrincipal, call: CreateCallDep, body: schemas.RequestCreate
+) -> JSONResponse:
     """Post a request for a quantity by any of several methods (one parameter block each)."""
-    created: list[dict] = []
-
-    def op(s):  # type: ignore[no-untyped-def]
-        out = dump(
-            schemas.Request,
-            svc.submit_request(
-                s, principal=principal, now=st.now(), validators=st.validators, **body.model_dump()
-            ),
+    return answer(
+        st.tx.create(
+            call.creation(body),
+            wire.request,
+            svc.submit_request,
+            principal=principal,
+            validators=st.validators,
+            **body.model_dump(),
         )
-        created.append(out)
-        return out
-
-    def after() -> None:  # an idempotent replay created nothing: nobody to wake
-        if created:
-            st.notifier.notify(Change(work=created[0]))
-
-    return create(request, st, principal, body, op, after=after)
+    )
 
 
 @router.get("/requests", response_model=schemas.Page[schemas.Request])
@@ -63,11 +56,11 @@ def list_requests(
     ),
     cursor: str | None = None,
     limit: int = Query(default=100, ge=1, le=500),
-):
+) -> JSONResponse:
     """Requests, oldest first, filtered; follow ``next_cursor`` for more."""
-    with st.db.read() as s:
+    with st.tx.read() as conn:
         items, nxt = svc.list_requests(
-            s,
+            conn,
             status=status.value if status else None,
             quantity=quantity,
             method=method,
@@ -78,21 +71,21 @@ def list_requests(
             cursor=cursor,
             limit=limit,
         )
-    return JSONResponse(_page(items, nxt))
+    return JSONResponse(wire.page([wire.request(v) for v in items], nxt))
 
 
 @router.get("/requests/{request_id}", response_model=schemas.Request)
-def get_request(st: StateDep, _p: CurrentPrincipal, request_id: str):
+def get_request(st: StateDep, _p: CurrentPrincipal, request_id: str) -> JSONResponse:
     """One request with its current status."""
-    with st.db.read() as s:
-        return JSONResponse(dump(schemas.Request, get_request_row(s, request_id)))
+    with st.tx.read() as conn:
+        return JSONResponse(wire.request(svc.get_request(conn, request_id)))
 
 
 @router.get("/requests/{request_id}/history", response_model=list[schemas.Event])
-def request_history(st: StateDep, _p: CurrentPrincipal, request_id: str):
+def request_history(st: StateDep, _p: CurrentPrincipal, request_id: str) -> JSONResponse:
     """Every status change of a request: who, when, from, to, why, lease."""
-    with st.db.read() as s:
-        return JSONResponse([dump(schemas.Event, e) for e in svc.history(s, request_id)])
+    with st.tx.read() as conn:
+        return JSONResponse(wire.events(svc.history(conn, request_id)))
 
 
 @router.get("/requests/{request_id}/results", response_model=list[schemas.Result])
@@ -104,7 +97,7 @@ async def request_results(
     wait: float = Query(
         default=0, ge=0, description="long-poll: seconds to wait while there is no result"
     ),
-):
+) -> JSONResponse:
     """Results posted for a request (deleted ones only when asked).
 
     With ``wait``, the call returns as soon as a result exists or the request is retracted,
@@ -112,18 +105,17 @@ async def request_results(
     """
     deadline = time.monotonic() + min(wait, st.settings.long_poll_max_s)
 
-    def query() -> tuple[list[dict], str]:
-        with st.db.read() as s:
-            status = get_request_row(s, request_id)["status"]
-            return result_svc.results_of_request(s, request_id, include_deleted), status
+    def query() -> tuple[list[ResultView], bool]:
+        with st.tx.read() as conn:
+            return result_svc.wait_state(conn, request_id, include_deleted)
 
     with st.notifier.request_waiter(request_id) as waiter:
         while True:
             waiter.clear()
-            rows, status = await run_in_threadpool(query)
+            rows, retracted = await run_in_threadpool(query)
             remaining = deadline - time.monotonic()
-            if rows or status == "retracted" or remaining <= 0 or st.stopping:
-                return JSONResponse([dump(schemas.Result, r) for r in rows])
+            if rows or retracted or remaining <= 0 or st.stopping:
+                return JSONResponse([wire.result(r) for r in rows])
             # Re-checks catch results posted through another server process.
             await waiter.wait(min(remaining, st.settings.long_poll_recheck_s))
 
@@ -139,27 +131,23 @@ def _lease(st: StateDep, body: schemas.Claim | None) -> float:
 @router.post("/requests/{request_id}/claim", response_model=schemas.Request)
 def claim(
     st: StateDep, principal: CurrentPrincipal, request_id: str, body: schemas.Claim | None = None
-):
+) -> JSONResponse:
     """Reserve a pending request for your tenant with a lease; 409 if someone was faster."""
     lease_s = _lease(st, body)
-    with st.db.write() as s:
-        out = svc.claim(
-            s, principal=principal, request_id=request_id, lease_s=lease_s, now=st.now()
-        )
-    return JSONResponse(dump(schemas.Request, out))
+    with st.tx.write() as uow:
+        out = svc.claim(uow, principal=principal, request_id=request_id, lease_s=lease_s)
+    return JSONResponse(wire.request(out))
 
 
 @router.post("/requests/{request_id}/heartbeat", response_model=schemas.Request)
 def heartbeat(
     st: StateDep, principal: CurrentPrincipal, request_id: str, body: schemas.Claim | None = None
-):
+) -> JSONResponse:
     """Extend your lease on a reserved request; 409 when it is already lost."""
     lease_s = _lease(st, body)
-    with st.db.write() as s:
-        out = svc.heartbeat(
-            s, principal=principal, request_id=request_id, lease_s=lease_s, now=st.now()
-        )
-    return JSONResponse(dump(schemas.Request, out))
+    with st.tx.write() as uow:
+        out = svc.heartbeat(uow, principal=principal, request_id=request_id, lease_s=lease_s)
+    return JSONResponse(wire.request(out))
 
 
 @router.post("/requests/{request_id}/release", response_model=schemas.Request)
@@ -168,18 +156,12 @@ def release(
     principal: CurrentPrincipal,
     request_id: str,
     body: schemas.StatusChange | None = None,
-):
+) -> JSONResponse:
     """Give a reservation back (reserver or admin); the message is kept as the reason."""
-    with st.db.write() as s:
-        out = svc.release(
-            s,
-            principal=principal,
-            request_id=request_id,
-            now=st.now(),
-            message=body.message if body else "",
-        )
-    st.notifier.notify(Change(work=out))  # claimable again
-    return JSONResponse(dump(schemas.Request, out))
+    message = body.message if body else ""
+    with st.tx.write() as uow:
+        out = svc.release(uow, principal=principal, request_id=request_id, message=message)
+    return JSONResponse(wire.request(out))
 
 
 @router.post("/requests/{request_id}/retract", response_model=schemas.Request)
@@ -188,18 +170,12 @@ def retract(
     principal: CurrentPrincipal,
     request_id: str,
     body: schemas.StatusChange | None = None,
-):
+) -> JSONResponse:
     """Withdraw a pending or reserved request (requester or admin)."""
-    with st.db.write() as s:
-        out = svc.retract(
-            s,
-            principal=principal,
-            request_id=request_id,
-            now=st.now(),
-            message=body.message if body else "",
-        )
-    st.notifier.notify(Change(request_id=request_id))  # wakes those waiting for its results
-    return JSONResponse(dump(schemas.Request, out))
+    message = body.message if body else ""
+    with st.tx.write() as uow:
+        out = svc.retract(uow, principal=principal, request_id=request_id, message=message)
+    return JSONResponse(wire.request(out))
 
 
 @router.get("/work", response_model=list[schemas.WorkItem], tags=["work"])
@@ -210,7 +186,7 @@ async def get_work(
     method: str | None = None,
     limit: int = Query(default=10, ge=1, le=100),
     wait: float = Query(default=0, ge=0, description="long-poll: seconds to wait for work"),
-):
+) -> JSONResponse:
     """Pending requests your offers and limitations cover, oldest first (long-poll: ?wait=).
 
     While it waits, the call holds no worker thread and no database connection, and it does
@@ -219,16 +195,21 @@ async def get_work(
     """
     deadline = time.monotonic() + min(wait, st.settings.long_poll_max_s)
 
-    def query() -> tuple[list[dict], list[dict] | None]:
-        with st.db.read() as s:
-            items = svc.work(
-                s, principal=principal, now=st.now(), quantity=quantity, method=method, limit=limit
+    def query() -> tuple[list[WorkItemView], list[OfferView] | None]:
+        with st.tx.read() as conn:
+            items = work_svc.work(
+                conn,
+                principal=principal,
+                now=st.now(),
+                quantity=quantity,
+                method=method,
+                limit=limit,
             )
             if items or wait <= 0:
                 return items, None
             # About to wait: these offers decide which new requests wake this poll.
-            return items, changes.handout_offers(
-                s, principal=principal, quantity=quantity, method=method
+            return items, work_svc.handout_offers(
+                conn, principal=principal, quantity=quantity, method=method
             )
 
     with st.notifier.work_waiter() as waiter:
@@ -237,9 +218,8 @@ async def get_work(
             items, offers = await run_in_threadpool(query)
             remaining = deadline - time.monotonic()
             if items or remaining <= 0 or st.stopping:
-                return JSONResponse([dump(schemas.WorkItem, i) for i in items])
+                return JSONResponse(wire.work_items(items))
             st.notifier.set_offers(waiter, offers or [])
-            # Woken by this process's notifications, by finales.server.wakeups for changes
-            # made elsewhere (another server process, the CLI), and on PostgreSQL by the other
-            # processes' notifications.
+            # Woken by the changes units of work publish (here and, on PostgreSQL, in the
+            # other processes) and by finales.server.wakeups for changes made elsewhere.
             await waiter.wait(remaining)

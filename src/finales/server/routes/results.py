@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from finales import schemas
-from finales.server.deps import CurrentPrincipal, StateDep, create, dump
-from finales.server.state import Change
+from finales.server import wire
+from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
 from finales.services import results as svc
-from finales.services.common import get_result as get_result_row
 
 router = APIRouter(tags=["results"])
 
 
 @router.post("/results", response_model=schemas.Result, status_code=201)
 def post_result(
-    request: Request, st: StateDep, principal: CurrentPrincipal, body: schemas.ResultCreate
-):
+    st: StateDep, principal: CurrentPrincipal, call: CreateCallDep, body: schemas.ResultCreate
+) -> JSONResponse:
     """Post a result for a request you reserved (it becomes resolved), or an unsolicited one."""
-
-    def op(s):  # type: ignore[no-untyped-def]
-        return dump(
-            schemas.Result,
-            svc.post_result(
-                s, principal=principal, now=st.now(), validators=st.validators, **body.model_dump()
-            ),
+    return answer(
+        st.tx.create(
+            call.creation(body),
+            wire.result,
+            svc.post_result,
+            principal=principal,
+            validators=st.validators,
+            **body.model_dump(),
         )
-
-    def after() -> None:  # wakes those waiting for this request's results (not idle tenants)
-        if body.request_id is not None:
-            st.notifier.notify(Change(request_id=body.request_id))
-
-    return create(request, st, principal, body, op, after=after)
+    )
 
 
 @router.get("/results", response_model=schemas.Page[schemas.Result])
@@ -50,11 +45,11 @@ def list_results(
     ),
     cursor: str | None = None,
     limit: int = Query(default=100, ge=1, le=500),
-):
+) -> JSONResponse:
     """Results, oldest first; deleted ones are hidden unless asked for."""
-    with st.db.read() as s:
+    with st.tx.read() as conn:
         items, nxt = svc.list_results(
-            s,
+            conn,
             request_id=request_id,
             quantity=quantity,
             method=method,
@@ -65,40 +60,36 @@ def list_results(
             cursor=cursor,
             limit=limit,
         )
-    return JSONResponse({"items": [dump(schemas.Result, i) for i in items], "next_cursor": nxt})
+    return JSONResponse(wire.page([wire.result(v) for v in items], nxt))
 
 
 @router.get("/results/{result_id}", response_model=schemas.Result)
-def get_result(st: StateDep, _p: CurrentPrincipal, result_id: str):
+def get_result(st: StateDep, _p: CurrentPrincipal, result_id: str) -> JSONResponse:
     """One result."""
-    with st.db.read() as s:
-        return JSONResponse(dump(schemas.Result, get_result_row(s, result_id)))
+    with st.tx.read() as conn:
+        return JSONResponse(wire.result(svc.get_result(conn, result_id)))
 
 
 @router.post("/results/{result_id}/amend", response_model=schemas.Result, status_code=201)
 def amend(
-    request: Request,
     st: StateDep,
     principal: CurrentPrincipal,
+    call: CreateCallDep,
     result_id: str,
     body: schemas.ResultAmend,
-):
+) -> JSONResponse:
     """Supersede a result with corrected data (poster or admin); both stay, linked."""
-
-    def op(s):  # type: ignore[no-untyped-def]
-        return dump(
-            schemas.Result,
-            svc.amend_result(
-                s,
-                principal=principal,
-                result_id=result_id,
-                now=st.now(),
-                validators=st.validators,
-                **body.model_dump(),
-            ),
+    return answer(
+        st.tx.create(
+            call.creation(body),
+            wire.result,
+            svc.amend_result,
+            principal=principal,
+            result_id=result_id,
+            validators=st.validators,
+            **body.model_dump(),
         )
-
-    return create(request, st, principal, body, op)
+    )
 
 
 @router.post("/results/{result_id}/delete", response_model=schemas.Result)
@@ -107,21 +98,16 @@ def delete(
     principal: CurrentPrincipal,
     result_id: str,
     body: schemas.StatusChange | None = None,
-):
+) -> JSONResponse:
     """Soft-delete a result (poster or admin); the history keeps it."""
-    with st.db.write() as s:
-        out = svc.delete_result(
-            s,
-            principal=principal,
-            result_id=result_id,
-            now=st.now(),
-            message=body.message if body else "",
-        )
-    return JSONResponse(dump(schemas.Result, out))
+    message = body.message if body else ""
+    with st.tx.write() as uow:
+        out = svc.delete_result(uow, principal=principal, result_id=result_id, message=message)
+    return JSONResponse(wire.result(out))
 
 
 @router.get("/results/{result_id}/history", response_model=list[schemas.Event])
-def history(st: StateDep, _p: CurrentPrincipal, result_id: str):
+def history(st: StateDep, _p: CurrentPrincipal, result_id: str) -> JSONResponse:
     """Every status change of a result."""
-    with st.db.read() as s:
-        return JSONResponse([dump(schemas.Event, e) for e in svc.result_history(s, result_id)])
+    with st.tx.read() as conn:
+        return JSONResponse(wire.events(svc.result_history(conn, result_id)))

@@ -2,57 +2,54 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from finales import schemas
-from finales.server.deps import CurrentPrincipal, StateDep, create, dump
+from finales.domain.views import OfferView
+from finales.server import wire
+from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
 from finales.services import tenants
 
 router = APIRouter(tags=["tenants"])
 
 
 @router.get("/tenants", response_model=list[schemas.Tenant])
-def list_tenants(st: StateDep, _p: CurrentPrincipal):
+def list_tenants(st: StateDep, _p: CurrentPrincipal) -> JSONResponse:
     """All tenants with their current offers."""
-    with st.db.read() as s:
-        return JSONResponse([dump(schemas.Tenant, r) for r in tenants.list_tenants(s)])
+    with st.tx.read() as conn:
+        return JSONResponse([wire.tenant(r) for r in tenants.list_tenants(conn)])
 
 
 @router.post("/tenants", response_model=schemas.Tenant, status_code=201)
 def add_tenant(
-    request: Request, st: StateDep, principal: CurrentPrincipal, body: schemas.TenantCreate
-):
+    st: StateDep, principal: CurrentPrincipal, call: CreateCallDep, body: schemas.TenantCreate
+) -> JSONResponse:
     """Register a tenant (admin)."""
-
-    def op(s):  # type: ignore[no-untyped-def]
-        return dump(
-            schemas.Tenant,
-            tenants.add_tenant(s, principal=principal, now=st.now(), **body.model_dump()),
+    return answer(
+        st.tx.create(
+            call.creation(body),
+            wire.tenant,
+            tenants.add_tenant,
+            principal=principal,
+            **body.model_dump(),
         )
-
-    return create(request, st, principal, body, op)
+    )
 
 
 @router.get("/tenants/{tenant_id}", response_model=schemas.Tenant)
-def get_tenant(st: StateDep, _p: CurrentPrincipal, tenant_id: str):
+def get_tenant(st: StateDep, _p: CurrentPrincipal, tenant_id: str) -> JSONResponse:
     """One tenant with its current offers."""
-    with st.db.read() as s:
-        return JSONResponse(dump(schemas.Tenant, tenants.get_tenant(s, tenant_id)))
+    with st.tx.read() as conn:
+        return JSONResponse(wire.tenant(tenants.get_tenant(conn, tenant_id)))
 
 
 @router.put("/tenants/{tenant_id}/offers", response_model=schemas.Tenant)
 def set_offers(
     st: StateDep, principal: CurrentPrincipal, tenant_id: str, body: list[schemas.OfferIn]
-):
+) -> JSONResponse:
     """Replace the tenant's offers (that tenant or an admin); limitations are validated."""
-    with st.db.write() as s:
-        out = tenants.set_offers(
-            s,
-            principal=principal,
-            tenant_id=tenant_id,
-            offers=[o.model_dump() for o in body],
-            now=st.now(),
-        )
-    st.notifier.notify()
-    return JSONResponse(dump(schemas.Tenant, out))
+    offers = [OfferView(o.quantity, o.method, o.limitations) for o in body]
+    with st.tx.write() as uow:
+        out = tenants.set_offers(uow, principal=principal, tenant_id=tenant_id, offers=offers)
+    return JSONResponse(wire.tenant(out))

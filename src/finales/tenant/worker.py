@@ -1,73 +1,97 @@
-"""One run of a tenant: set-up, the poller, one thread per job, the heartbeats, shutdown.
+"""One run of a tenant: set-up, polling, claiming, concurrency and shutdown.
 
 Threads: the caller of ``run`` only waits (so signals are handled promptly); a poller
-long-polls ``GET /work`` and claims; each claimed request runs in its own thread; one
-heartbeat thread extends every lease each ``lease_s / 3``.
+long-polls ``GET /work`` and claims through the lease keeper; each claimed request runs in
+its own thread; the lease keeper's thread renews the leases. The worker gets a frozen
+``TenantSpec`` and never sees the ``Tenant``: what it learns (the tenant id, the counts)
+it keeps in its own attributes.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from finales import schemas
-from finales.client import FinalesClient
 from finales.errors import Conflict, FinalesError, Forbidden, InvalidPayload, NotFound
 from finales.tenant import logs
+from finales.tenant.backoff import TRANSIENT, Backoff
+from finales.tenant.execute import Executor, ResultApi
 from finales.tenant.job import (
-    TRANSIENT,
-    Backoff,
     Job,
     JobContext,
     JobState,
     RunStats,
+    Service,
     TenantSetupError,
+    TenantSpec,
     request_logger,
 )
-from finales.tenant.work import Worker
-
-if TYPE_CHECKING:
-    from finales.tenant.runtime import Tenant
+from finales.tenant.lease import LeaseApi, LeaseKeeper
 
 IDLE_BACKOFF_S = 1.0
 FINISHING_WAIT_S = 30.0
-PROGRESS_BEAT_MIN_S = 0.25  # ctx.progress() in a tight loop must not hammer the broker
+MAX_WORK_ITEMS = 100
 
 log = logging.getLogger("finales.tenant")
 
 
-class WorkLoop:
-    """The state of one ``Tenant.run()``."""
+class WorkerApi(LeaseApi, ResultApi, Protocol):
+    """The broker calls of a tenant run (``FinalesClient`` has them)."""
 
-    def __init__(self, tenant: Tenant, api: FinalesClient, *, until_idle: bool) -> None:
-        self.tenant = tenant
-        self.api = api
+    def me(self) -> schemas.User: ...
+
+    def get_tenant(self, tenant_id: str) -> schemas.Tenant: ...
+
+    def set_offers(
+        self, tenant_id: str, offers: list[schemas.OfferIn | Mapping[str, Any]]
+    ) -> schemas.Tenant: ...
+
+    def work(
+        self,
+        *,
+        quantity: str | None = None,
+        method: str | None = None,
+        limit: int = 10,
+        wait: float = 0.0,
+    ) -> list[schemas.WorkItem]: ...
+
+
+class Worker:
+    """One ``Tenant.run()``: ``run()`` blocks until stopped (or idle, with ``until_idle``).
+
+    ``tenant_id`` is set once the set-up found the tenant; ``stats`` counts what was done.
+    """
+
+    def __init__(self, spec: TenantSpec, client: WorkerApi, *, until_idle: bool) -> None:
+        self.spec = spec
+        self.client = client
         self.until_idle = until_idle
+        self.tenant_id: str | None = None
         self.stats = RunStats()
         self.stopping = threading.Event()
         self.force = threading.Event()
         self.fatal: BaseException | None = None
+        self.keeper = LeaseKeeper(client, lease_s=spec.lease_s)
+        self.executor = Executor(
+            client, self.keeper, stats=self.stats, force=self.force, on_failure=self._skip_for_now
+        )
         self._cond = threading.Condition(threading.RLock())
         self._active: dict[str, Job] = {}
         self._claim_guard = threading.Lock()
         self._skip: dict[str, float] = {}
-        self.worker = Worker(
-            api,
-            lease_s=tenant.lease_s,
-            stats=self.stats,
-            force=self.force,
-            on_failure=self._mark_skipped,
-        )
 
     def stop(self, *, force: bool = False) -> None:
+        """Stop taking work (thread- and signal-safe); ``force``: release jobs at once."""
         self.stopping.set()
         if force:
             self.force.set()
 
     def run(self) -> None:
+        """Set up, serve until stopped, shut down; raises what made the run fail."""
         if self._connect():
             self._serve()
         if self.fatal is not None:
@@ -80,7 +104,7 @@ class WorkLoop:
         backoff = Backoff()
         while not self.stopping.is_set():
             try:
-                self._setup()
+                self.tenant_id = self._setup()
                 return True
             except TRANSIENT as exc:
                 pause = backoff.next()
@@ -93,71 +117,71 @@ class WorkLoop:
                 self.stopping.wait(pause)
         return False
 
-    def _setup(self) -> None:
-        t = self.tenant
-        me = self.api.me()
+    def _setup(self) -> str:
+        """Check the credentials act for this tenant, fetch the served capabilities and
+        publish the offers; the tenant's id."""
+        spec = self.spec
+        me = self.client.me()
         if me.role != "tenant" or not me.tenant_id:
             raise TenantSetupError(
                 f"the credentials authenticate {me.name!r} (role {me.role}); a tenant runtime "
                 "needs a principal of role tenant, bound to its tenant"
             )
-        found = self.api.get_tenant(me.tenant_id)
-        if t.name not in (found.name, found.id):
+        found = self.client.get_tenant(me.tenant_id)
+        if spec.name not in (found.name, found.id):
             raise TenantSetupError(
                 f"the credentials of {me.name!r} act for tenant {found.name!r} "
-                f"({found.id}), not {t.name!r}"
+                f"({found.id}), not {spec.name!r}"
             )
-        t.tenant_id = found.id
-        for service in t.services:
-            try:
-                self.worker.schemas.get(service.quantity, service.method, refresh=True)
-            except NotFound:
-                raise TenantSetupError(
-                    f"the broker has no capability {service.quantity}/{service.method}: an "
-                    "admin registers it with 'finales capability add'"
-                ) from None
-        if t.publish_offers:
+        for service in spec.services:
+            self._fetch_capability(service)
+        if spec.publish_offers:
             self._publish(found.id)
         self._log(
             logging.INFO,
             "tenant started",
             tenant_id=found.id,
-            serves=",".join(f"{s.quantity}/{s.method}" for s in t.services),
-            concurrency=t.concurrency,
-            lease_s=t.lease_s,
+            serves=",".join(f"{s.quantity}/{s.method}" for s in spec.services),
+            concurrency=spec.concurrency,
+            lease_s=spec.lease_s,
             mode="until_idle" if self.until_idle else "serve",
         )
+        return found.id
+
+    def _fetch_capability(self, service: Service) -> None:
+        try:
+            self.executor.schemas.get(service.quantity, service.method, refresh=True)
+        except NotFound:
+            raise TenantSetupError(
+                f"the broker has no capability {service.quantity}/{service.method}: an "
+                "admin registers it with 'finales capability add'"
+            ) from None
 
     def _publish(self, tenant_id: str) -> None:
-        services = self.tenant.services
+        services = self.spec.services
         try:
-            self.api.set_offers(tenant_id, [s.offer for s in services])
+            self.client.set_offers(tenant_id, [s.offer for s in services])
         except InvalidPayload as exc:
             which = ", ".join(f"/{i} = {s.quantity}/{s.method}" for i, s in enumerate(services))
             raise TenantSetupError(
-                f"the broker refused the offers of {self.tenant.name}: {exc.detail} ({which})"
+                f"the broker refused the offers of {self.spec.name}: {exc.detail} ({which})"
             ) from None
 
     # ------------------------------------------------------------------ serving
 
     def _serve(self) -> None:
-        name = self.tenant.name
+        name = self.spec.name
         poller = threading.Thread(target=self._poll_loop, name=f"{name}-poll", daemon=True)
-        beats_done = threading.Event()
-        beater = threading.Thread(
-            target=self._beat_loop, args=(beats_done,), name=f"{name}-beat", daemon=True
-        )
         poller.start()
-        beater.start()
+        self.keeper.start(name=f"{name}-beat")
         while not self.stopping.wait(0.25):
             pass
         self._shutdown()
-        beats_done.set()
-        beater.join(timeout=5)
+        self.keeper.stop()
         if self.until_idle:
             poller.join(timeout=5)
         # (Otherwise the poller may sit in a long-poll; it is a daemon and claims nothing now.)
-        self._log(logging.INFO, "tenant stopped", **self.stats.as_dict())
+        logs.event(log, logging.INFO, "tenant stopped", {"tenant": name, **self.stats.as_dict()})
 
     def _poll_loop(self) -> None:
         backoff = Backoff()
@@ -179,15 +203,8 @@ class WorkLoop:
                 self.stopping.wait(pause)
                 continue
             except Exception as exc:
-                if self.stopping.is_set():
-                    return  # the client was closed under a long-poll: expected at shutdown
-                self.fatal = exc
-                detail = exc.detail if isinstance(exc, FinalesError) else repr(exc)
-                tb = not isinstance(exc, FinalesError)
-                self._log(
-                    logging.ERROR, "stopping: the work loop failed", error=detail, exc_info=tb
-                )
-                self.stop()
+                if not self.stopping.is_set():  # else: the client was closed under a long-poll
+                    self._fail(exc)
                 return
             if down_since is not None:
                 after_s = round(time.monotonic() - down_since, 2)
@@ -195,120 +212,89 @@ class WorkLoop:
                 down_since = None
             backoff.reset()
 
+    def _fail(self, exc: Exception) -> None:
+        """The broker refused the run (or a bug): stop, and let ``run`` raise it."""
+        self.fatal = exc
+        detail = exc.detail if isinstance(exc, FinalesError) else repr(exc)
+        tb = not isinstance(exc, FinalesError)
+        self._log(logging.ERROR, "stopping: the work loop failed", error=detail, exc_info=tb)
+        self.stop()
+
     def _poll_once(self) -> None:
         free = self._wait_for_free_slot()
         if free == 0:
             return
         skip = self._skipped()
         started = time.monotonic()
-        wait_s = 0.0 if self.until_idle else self.tenant.poll_s
-        items = self.api.work(limit=min(100, free + len(skip)), wait=wait_s)
-        todo = [(i, m) for i in items if i.id not in skip and (m := self._pick(i)) is not None]
-        if not todo:
-            if not self.until_idle:
-                # Nothing we can take, yet the broker answered at once (only requests that
-                # failed here, or long-polling is off): pause rather than spin.
-                elapsed = time.monotonic() - started
-                if elapsed < IDLE_BACKOFF_S:
-                    self.stopping.wait(IDLE_BACKOFF_S - elapsed)
-            elif self._active_jobs():
-                self._wait_for_change()
-            else:
-                self._log(logging.INFO, "no more work: stopping (until_idle)")
-                self.stop()
-            return
-        for item, method in todo[:free]:
-            self._claim_and_start(item, method)
+        wait_s = 0.0 if self.until_idle else self.spec.poll_s
+        items = self.client.work(limit=min(MAX_WORK_ITEMS, free + len(skip)), wait=wait_s)
+        todo = [(i, s) for i in items if i.id not in skip and (s := self.spec.pick(i)) is not None]
+        if todo:
+            for item, service in todo[:free]:
+                self._claim_and_start(item, service)
+        elif not self.until_idle:
+            # Nothing we can take, yet the broker answered at once (only requests that
+            # failed here, or long-polling is off): pause rather than spin.
+            elapsed = time.monotonic() - started
+            if elapsed < IDLE_BACKOFF_S:
+                self.stopping.wait(IDLE_BACKOFF_S - elapsed)
+        elif self._active_jobs():
+            self._wait_for_change()
+        else:
+            self._log(logging.INFO, "no more work: stopping (until_idle)")
+            self.stop()
 
-    def _pick(self, item: schemas.WorkItem) -> str | None:
-        """The first of the request's methods (the requester's order) that we serve."""
-        served = {(s.quantity, s.method) for s in self.tenant.services}
-        for method in item.matching_methods:
-            if (item.quantity, method) in served:
-                return method
-        return None
-
-    def _claim_and_start(self, item: schemas.WorkItem, method: str) -> None:
+    def _claim_and_start(self, item: schemas.WorkItem, service: Service) -> None:
         # Held across the claim so that shutdown never misses a job that is being started.
         with self._claim_guard:
             if self.stopping.is_set():
                 return
-            try:
-                claimed = self.api.claim(item.id, lease_seconds=self.tenant.lease_s)
-            except Conflict as exc:
-                self.stats.count("lost_races")
-                self._log(logging.DEBUG, "claim lost", request_id=item.id, reason=exc.detail)
+            job = self._claim(item, service)
+            if job is None:
                 return
-            except (Forbidden, NotFound) as exc:
-                self._log(logging.INFO, "not claimable", request_id=item.id, reason=exc.detail)
-                self._mark_skipped(item.id)
-                return
-            job = self._job(item.model_copy(update=claimed.model_dump()), method)
             with self._cond:
-                self._active[item.id] = job
+                self._active[job.request_id] = job
             thread = threading.Thread(
                 target=self._job_thread, args=(job,), name=f"job-{item.id[:8]}", daemon=True
             )
             thread.start()
 
-    def _job(self, item: schemas.WorkItem, method: str) -> Job:
-        base = logging.getLogger(f"finales.tenant.{self.tenant.name}")
-        ctx = JobContext(
-            request=item,
-            method=method,
-            log=request_logger(base, tenant=self.tenant.name, request_id=item.id, method=method),
-            beat=functools.partial(self._beat_by_id, item.id),
-        )
-        service = next(
-            s for s in self.tenant.services if (s.quantity, s.method) == (item.quantity, method)
-        )
-        return Job(
-            item=item,
-            service=service,
-            ctx=ctx,
-            next_beat=time.monotonic() + self.tenant.lease_s / 3,
-        )
+    def _claim(self, item: schemas.WorkItem, service: Service) -> Job | None:
+        """Claim ``item`` for ``service``: the job, or None if another tenant has it."""
+        name, method = self.spec.name, service.method
+        base = logging.getLogger(f"finales.tenant.{name}")
+        job_log = request_logger(base, tenant=name, request_id=item.id, method=method)
+        try:
+            claimed, lease = self.keeper.claim(item.id, log=job_log)
+        except Conflict as exc:
+            self.stats.count("lost_races")
+            self._log(logging.DEBUG, "claim lost", request_id=item.id, reason=exc.detail)
+            return None
+        except (Forbidden, NotFound) as exc:
+            self._log(logging.INFO, "not claimable", request_id=item.id, reason=exc.detail)
+            self._skip_for_now(item.id)
+            return None
+        claimed_item = item.model_copy(update=claimed.model_dump())
+        ctx = JobContext(request=claimed_item, method=method, log=job_log, lease=lease)
+        return Job(item=claimed_item, service=service, ctx=ctx)
 
     def _job_thread(self, job: Job) -> None:
         try:
-            self.worker.execute(job)
+            self.executor.execute(job)
         finally:
             with job.lock:
                 if job.state is JobState.FINISHING:
                     job.state = JobState.DONE
+            self.keeper.drop(job.lease)
             with self._cond:
                 if self._active.get(job.request_id) is job:
                     del self._active[job.request_id]
                 self._cond.notify_all()
 
-    # ------------------------------------------------------------------ heartbeats
-
-    def _beat_loop(self, done: threading.Event) -> None:
-        tick = max(0.05, min(1.0, self.tenant.lease_s / 6))
-        while not done.wait(tick):
-            now = time.monotonic()
-            for job in self._active_jobs():
-                live = job.state in (JobState.RUNNING, JobState.FINISHING)
-                if not live or now < job.next_beat:
-                    continue
-                try:
-                    self.worker.beat(job)
-                except Exception:  # one odd answer must not stop the heartbeats of all jobs
-                    logs.event(job.ctx.log, logging.ERROR, "heartbeat error", exc_info=True)
-
-    def _beat_by_id(self, request_id: str, force: bool) -> bool:
-        with self._cond:
-            job = self._active.get(request_id)
-        if job is None:
-            return False
-        if not force and time.monotonic() - job.last_beat < PROGRESS_BEAT_MIN_S:
-            return not job.ctx.lease_lost
-        return self.worker.beat(job)
-
     # ------------------------------------------------------------------ shutdown
 
     def _shutdown(self) -> None:
-        grace_s = self.tenant.grace_s
+        grace_s = self.spec.grace_s
         with self._claim_guard:
             pass  # a claim in progress has now started its job (or was not made)
         jobs = self._active_jobs()
@@ -317,16 +303,16 @@ class WorkLoop:
         for job in jobs:
             job.ctx.stopping.set()
         self._wait_idle(grace_s, until=self.force)
+        reason = (
+            f"tenant {self.spec.name} stopped before the job finished "
+            f"(shutdown deadline {grace_s:g} s)"
+        )
         for job in self._active_jobs():
             if job.transition(JobState.RUNNING, JobState.ABANDONED):
                 with self._cond:
                     self._active.pop(job.request_id, None)
                 self.stats.count("released_at_stop")
-                self.worker.give_back(
-                    job,
-                    f"tenant {self.tenant.name} stopped before the job finished "
-                    f"(shutdown deadline {grace_s:g} s)",
-                )
+                self.keeper.release(job.lease, reason)
         # Jobs posting their result or releasing get to finish that call.
         self._wait_idle(FINISHING_WAIT_S, until=None)
 
@@ -348,7 +334,7 @@ class WorkLoop:
     def _wait_for_free_slot(self) -> int:
         with self._cond:
             while not self.stopping.is_set():
-                free = self.tenant.concurrency - len(self._active)
+                free = self.spec.concurrency - len(self._active)
                 if free > 0:
                     return free
                 self._cond.wait(0.5)
@@ -360,9 +346,10 @@ class WorkLoop:
             while len(self._active) == before and not self.stopping.is_set():
                 self._cond.wait(0.5)
 
-    def _mark_skipped(self, request_id: str) -> None:
+    def _skip_for_now(self, request_id: str) -> None:
+        """Leave a request that failed here to others for ``retry_failed_after_s``."""
         with self._cond:
-            self._skip[request_id] = time.monotonic() + self.tenant.retry_failed_after_s
+            self._skip[request_id] = time.monotonic() + self.spec.retry_failed_after_s
 
     def _skipped(self) -> set[str]:
         """Requests not to take now: they failed here (for good in until_idle mode)."""
@@ -374,4 +361,4 @@ class WorkLoop:
             return set(self._skip)
 
     def _log(self, level: int, msg: str, *, exc_info: bool = False, **fields: Any) -> None:
-        logs.event(log, level, msg, {"tenant": self.tenant.name}, exc_info=exc_info, **fields)
+        logs.event(log, level, msg, {"tenant": self.spec.name}, exc_info=exc_info, **fields)

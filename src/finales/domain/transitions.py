@@ -1,0 +1,366 @@
+"""Planning every status change of requests and results.
+
+A planner takes the current view, the principal and the time, consults the transition table
+(``finales.domain.statuses``) and the authorization policy, and returns a frozen
+``*Transition`` - or raises the domain error (403, 409, ...). It decides; it does not write.
+The services apply a transition with one conditional write plus one appended event
+(``finales.services.apply``); the write re-checks the transition's ``from_status`` (and the
+reservation it was planned against) under the row lock, so a change planned from a view that
+another writer has meanwhile made stale fails instead of overwriting it (``lost_race``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from finales.domain import policy
+from finales.domain.leases import is_expired, lease_expiry
+from finales.domain.principals import Principal
+from finales.domain.statuses import (
+    REQUEST_ACTIONS,
+    RESULT_ACTIONS,
+    RequestAction,
+    RequestStatus,
+    ResultAction,
+    ResultStatus,
+)
+from finales.domain.views import RequestView, ResultView
+from finales.errors import FinalesError, Forbidden, InvalidTransition, LeaseExpired
+
+R = RequestStatus
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTransition:
+    """One planned status change of a request: the event to append and the projection
+    (``reserved_by``, ``lease_expires_at``) it leaves behind."""
+
+    action: RequestAction
+    from_status: RequestStatus | None
+    to_status: RequestStatus
+    at: datetime
+    actor: str
+    tenant_id: str | None  # the tenant the event names
+    reserved_by: str | None
+    lease_expires_at: datetime | None
+    message: str
+    # Compare-and-set: the reservation the plan was made against must still hold...
+    expect_reserved_by: str | None = None
+    # ... and, for an expiry, its lease must still have run out at ``at``.
+    expect_lease_due: bool = False
+
+    def applied_to(self, view: RequestView) -> RequestView:
+        """The view after this transition (what the conditional write leaves in the row)."""
+        return replace(
+            view,
+            status=self.to_status,
+            reserved_by=self.reserved_by,
+            lease_expires_at=self.lease_expires_at,
+            updated_at=self.at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultTransition:
+    action: ResultAction
+    from_status: ResultStatus | None
+    to_status: ResultStatus
+    at: datetime
+    actor: str
+    message: str
+    superseded_by: str | None = None
+
+
+def projection_after(
+    to_status: str, *, previous_reserved_by: str | None, event_tenant: str | None
+) -> str | None:
+    """Who holds the reservation after an event: the event's tenant while reserved, the
+    resolver stays on record once resolved, nobody otherwise. The same rule writes the
+    projection and rebuilds it from the history (``services.integrity``)."""
+    if to_status == R.RESERVED:
+        return event_tenant
+    if to_status == R.RESOLVED:
+        return previous_reserved_by
+    return None
+
+
+def _request(
+    view: RequestView | None,
+    action: RequestAction,
+    *,
+    at: datetime,
+    actor: str,
+    tenant_id: str | None,
+    message: str,
+    lease_expires_at: datetime | None = None,
+    expect_lease_due: bool = False,
+) -> RequestTransition:
+    sources, target = REQUEST_ACTIONS[action]
+    current = view.status if view is not None else None
+    if current not in sources:  # the planners check first, with their own words
+        raise InvalidTransition(f"a request cannot {action} from {current}")
+    reserved = view.reserved_by if view is not None else None
+    return RequestTransition(
+        action=action,
+        from_status=current,
+        to_status=target,
+        at=at,
+        actor=actor,
+        tenant_id=tenant_id,
+        reserved_by=projection_after(target, previous_reserved_by=reserved, event_tenant=tenant_id),
+        lease_expires_at=lease_expires_at if target is R.RESERVED else None,
+        message=message,
+        expect_reserved_by=reserved if current is R.RESERVED else None,
+        expect_lease_due=expect_lease_due,
+    )
+
+
+def _allowed(action: RequestAction, view: RequestView) -> bool:
+    return view.status in REQUEST_ACTIONS[action][0]
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+def plan_submit(
+    principal: Principal, now: datetime, *, unsolicited: bool = False
+) -> RequestTransition:
+    """A new request (or the record made for an unsolicited result) enters its lifecycle."""
+    if unsolicited:
+        action, message = RequestAction.RECORD_UNSOLICITED, "unsolicited result"
+    else:
+        action, message = RequestAction.SUBMIT, ""
+    return _request(
+        None, action, at=now, actor=principal.name, tenant_id=principal.tenant_id, message=message
+    )
+
+
+def plan_expiry(view: RequestView, now: datetime) -> RequestTransition | None:
+    """A reservation whose lease has run out goes back to pending; None while it has not.
+
+    Expiry is a fact of the clock: callers plan it before any change that needs to know
+    whether a request is claimable.
+    """
+    if view.status is not R.RESERVED or not is_expired(view.lease_expires_at, now):
+        return None
+    return _request(
+        view,
+        RequestAction.EXPIRE,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        tenant_id=None,
+        message="lease expired",
+        expect_lease_due=True,
+    )
+
+
+def plan_claim(
+    view: RequestView,
+    principal: Principal,
+    now: datetime,
+    *,
+    lease_s: float | None,
+    covered: bool,
+) -> RequestTransition:
+    """Reserve a pending request for the caller's tenant (``covered``: its offers and
+    limitations cover the request; the FINALES 2 door does not ask)."""
+    tenant_id = principal.acting_tenant()
+    if not covered:
+        raise Forbidden("this request is outside your tenant's offers and limitations")
+    if not _allowed(RequestAction.CLAIM, view):
+        raise not_claimable(view.id, view.status)
+    return _request(
+        view,
+        RequestAction.CLAIM,
+        at=now,
+        actor=principal.name,
+        tenant_id=tenant_id,
+        message="claimed",
+        lease_expires_at=lease_expiry(now, lease_s),
+    )
+
+
+def not_claimable(request_id: str, status: RequestStatus | None) -> InvalidTransition:
+    return InvalidTransition(f"request {request_id} is {status}, not pending: it cannot be claimed")
+
+
+def plan_heartbeat(
+    view: RequestView, principal: Principal, now: datetime, *, lease_s: float | None
+) -> RequestTransition:
+    """Extend the reserver's lease; a lease that has run out cannot be extended."""
+    if not _allowed(RequestAction.HEARTBEAT, view):
+        raise InvalidTransition(f"request {view.id} is {view.status}, not reserved")
+    if not principal.may_act_for(view.reserved_by):
+        raise Forbidden("this request is reserved by another tenant")
+    if is_expired(view.lease_expires_at, now):
+        raise LeaseExpired(f"the lease on request {view.id} has expired; claim it again")
+    return _request(
+        view,
+        RequestAction.HEARTBEAT,
+        at=now,
+        actor=principal.name,
+        tenant_id=view.reserved_by,
+        message="heartbeat",
+        lease_expires_at=lease_expiry(now, lease_s),
+    )
+
+
+def plan_release(
+    view: RequestView, principal: Principal, now: datetime, *, message: str = ""
+) -> RequestTransition:
+    """Give a reservation back (reserver or admin): the request is pending again."""
+    if not _allowed(RequestAction.RELEASE, view):
+        raise InvalidTransition(f"request {view.id} is {view.status}, not reserved")
+    if not principal.may_act_for(view.reserved_by):
+        raise Forbidden("only the reserving tenant or an admin may release this request")
+    return _request(
+        view,
+        RequestAction.RELEASE,
+        at=now,
+        actor=principal.name,
+        tenant_id=principal.tenant_id,
+        message=message or "released",
+    )
+
+
+def plan_retract(
+    view: RequestView, principal: Principal, now: datetime, *, message: str = ""
+) -> RequestTransition:
+    """Withdraw a pending or reserved request (requester or admin)."""
+    if not policy.may_retract(principal, view):
+        raise Forbidden("only the requester or an admin may retract this request")
+    if not _allowed(RequestAction.RETRACT, view):
+        raise InvalidTransition(f"request {view.id} is {view.status}; it cannot be retracted")
+    return _request(
+        view,
+        RequestAction.RETRACT,
+        at=now,
+        actor=principal.name,
+        tenant_id=principal.tenant_id,
+        message=message or "retracted",
+    )
+
+
+_NOT_RESOLVABLE = {
+    R.PENDING: "not reserved: claim it first",
+    R.RESOLVED: "already resolved",
+    R.RETRACTED: "retracted",
+    R.UNSOLICITED: "an unsolicited record",
+}
+
+
+def plan_resolve(
+    view: RequestView, principal: Principal, now: datetime, *, result_id: str
+) -> RequestTransition:
+    """The reserver (or an admin, for it) posts the result: the request is resolved. The
+    transition's ``tenant_id`` is the tenant the result belongs to."""
+    if not _allowed(RequestAction.RESOLVE, view):
+        raise InvalidTransition(f"request {view.id} is {_NOT_RESOLVABLE[view.status]}")
+    if principal.is_admin:
+        tenant_id = view.reserved_by
+    elif view.reserved_by != principal.acting_tenant():
+        raise Forbidden("this request is reserved by another tenant")
+    else:
+        tenant_id = view.reserved_by
+    return _request(
+        view,
+        RequestAction.RESOLVE,
+        at=now,
+        actor=principal.name,
+        tenant_id=tenant_id,
+        message=f"result {result_id}",
+    )
+
+
+def lost_race(
+    tr: RequestTransition, request_id: str, current: RequestStatus | None
+) -> FinalesError:
+    """The error for a transition whose conditional write found the row changed."""
+    if tr.action is RequestAction.CLAIM:
+        return not_claimable(request_id, current)
+    if tr.action is RequestAction.HEARTBEAT:
+        return LeaseExpired(f"the lease on request {request_id} was lost")
+    return InvalidTransition(f"request {request_id} changed status meanwhile; reload it")
+
+
+# ------------------------------------------------------------------------------ results
+
+
+def _result(
+    view: ResultView | None,
+    action: ResultAction,
+    *,
+    at: datetime,
+    actor: str,
+    message: str,
+    superseded_by: str | None = None,
+) -> ResultTransition:
+    sources, target = RESULT_ACTIONS[action]
+    current = view.status if view is not None else None
+    if current not in sources:
+        hint = ""
+        if action is ResultAction.AMEND and view is not None and view.superseded_by:
+            hint = f"; amend {view.superseded_by} instead"
+        elif action is not ResultAction.AMEND:
+            hint = f"; it cannot become {target}"
+        raise InvalidTransition(f"result {view.id if view else '?'} is {current}{hint}")
+    return ResultTransition(
+        action=action,
+        from_status=current,
+        to_status=target,
+        at=at,
+        actor=actor,
+        message=message,
+        superseded_by=superseded_by,
+    )
+
+
+def plan_post(
+    principal: Principal, now: datetime, *, supersedes: str | None = None, message: str = ""
+) -> ResultTransition:
+    """A new result (``supersedes``: the one it amends) enters its lifecycle."""
+    default = f"amends {supersedes}" if supersedes else "posted"
+    return _result(
+        None, ResultAction.POST, at=now, actor=principal.name, message=message or default
+    )
+
+
+def _owned(view: ResultView, principal: Principal) -> None:
+    if not principal.may_act_for(view.tenant_id):
+        raise Forbidden("only the tenant that posted this result or an admin may change it")
+
+
+def plan_amend(
+    view: ResultView, principal: Principal, now: datetime, *, new_result_id: str, message: str
+) -> ResultTransition:
+    """Supersede a result by a new one (poster or admin); the old one becomes amended."""
+    _owned(view, principal)
+    return _result(
+        view,
+        ResultAction.AMEND,
+        at=now,
+        actor=principal.name,
+        message=message or f"amended by {new_result_id}",
+        superseded_by=new_result_id,
+    )
+
+
+def plan_mark_amended(
+    view: ResultView, principal: Principal, now: datetime, *, message: str
+) -> ResultTransition:
+    _owned(view, principal)
+    return _result(
+        view, ResultAction.MARK_AMENDED, at=now, actor=principal.name, message=message or "amended"
+    )
+
+
+def plan_delete(
+    view: ResultView, principal: Principal, now: datetime, *, message: str
+) -> ResultTransition:
+    """Soft-delete (poster or admin): an event; the row stays."""
+    _owned(view, principal)
+    return _result(
+        view, ResultAction.DELETE, at=now, actor=principal.name, message=message or "deleted"
+    )
