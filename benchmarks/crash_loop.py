@@ -46,10 +46,11 @@ import sqlalchemy as sa
 from finales.db import tables as t
 from finales.db.engine import Database
 from finales.db.migrate import upgrade
-from finales.domain.leases import utcnow
 from finales.domain.principals import Principal, Role
+from finales.domain.views import OfferView
 from finales.services import auth, capabilities, tenants
 from finales.services.integrity import projection_mismatches
+from finales.services.unit_of_work import Transactions
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = [sys.executable, "-m", "finales.cli", "serve"]
@@ -92,28 +93,26 @@ def prepare(database_url: str) -> dict[str, Any]:
     """Migrate; an admin, a capability, two tenants with a principal and an API key each."""
     db = Database(database_url)
     setup = Principal(id="crash-loop", name="crash-loop", role=Role.ADMIN)
-    now = utcnow()
     try:
         upgrade(db)
-        with db.write() as s:
+        with Transactions(db).write() as uow:
             capabilities.register_capability(
-                s,
+                uow,
                 principal=setup,
                 quantity=Q,
                 method=M,
                 request_schema=SCHEMA,
                 result_schema=RESULT_SCHEMA,
-                now=now,
             )
-            auth.add_principal(s, name="requester", role=Role.ADMIN, now=now)
-            keys = {"admin": auth.create_api_key(s, principal_name="requester", now=now)[1]}
+            auth.add_principal(uow, name="requester", role=Role.ADMIN)
+            keys = {"admin": auth.create_api_key(uow, principal_name="requester").key}
             tenant_ids = {}
             for name in ("robot-1", "robot-2"):
-                tid = tenants.add_tenant(s, principal=setup, name=name, now=now)["id"]
-                offer = {"quantity": Q, "method": M, "limitations": {}}
-                tenants.set_offers(s, principal=setup, tenant_id=tid, offers=[offer], now=now)
-                auth.add_principal(s, name=f"bot-{name}", role=Role.TENANT, tenant_id=tid, now=now)
-                keys[name] = auth.create_api_key(s, principal_name=f"bot-{name}", now=now)[1]
+                tid = tenants.add_tenant(uow, principal=setup, name=name).id
+                offer = OfferView(Q, M, {})
+                tenants.set_offers(uow, principal=setup, tenant_id=tid, offers=[offer])
+                auth.add_principal(uow, name=f"bot-{name}", role=Role.TENANT, tenant_id=tid)
+                keys[name] = auth.create_api_key(uow, principal_name=f"bot-{name}").key
                 tenant_ids[name] = tid
     finally:
         db.dispose()

@@ -43,10 +43,13 @@ from finales.db.engine import Database
 from finales.db.migrate import upgrade
 from finales.domain.leases import utcnow
 from finales.domain.principals import Principal, Role
+from finales.domain.views import OfferView
 from finales.services import auth, capabilities, integrity, tenants
 from finales.services import requests as request_svc
 from finales.services import results as result_svc
-from finales.services.common import encode_cursor, get_request
+from finales.services import work as work_svc
+from finales.services.common import encode_cursor
+from finales.services.unit_of_work import Transactions
 
 PARAM_SCHEMA = {
     "type": "object",
@@ -112,41 +115,43 @@ def _setup(db: Database, now: datetime) -> dict[str, Any]:
     """Capabilities, tenants with offers, principals and keys, through the services."""
     admin = Principal(id="bench", name="bench", role=Role.ADMIN)
     out: dict[str, Any] = {"cap": {}, "tenant": {}, "principal": {}}
-    with db.write() as s:
+    with Transactions(db, clock=lambda: now).write() as uow:
+        s = uow.conn
         for quantity, method, _, _ in CAPABILITIES:
             capabilities.register_capability(
-                s,
+                uow,
                 principal=admin,
                 quantity=quantity,
                 method=method,
                 request_schema=PARAM_SCHEMA,
                 result_schema=RESULT_SCHEMA,
-                now=now,
             )
         out["cap"] = {
             r.method: r.id
             for r in s.execute(sa.select(t.capabilities.c.method, t.capabilities.c.id))
         }
-        offers_of: dict[str, list[dict[str, Any]]] = {"optimiser": []}
+        offers_of: dict[str, list[OfferView]] = {"optimiser": []}
         for quantity, method, tenant, _ in CAPABILITIES:
-            offers_of[tenant] = [{"quantity": quantity, "method": method, "limitations": WIDE}]
+            offers_of[tenant] = [OfferView(quantity, method, WIDE)]
         offers_of["probe"] = [
-            {
-                "quantity": "conductivity",
-                "method": "two_electrode",
-                "limitations": {"temperature": [PROBE_TEMPERATURE], "lipf6_molality": []},
-            }
+            OfferView(
+                "conductivity",
+                "two_electrode",
+                {"temperature": [PROBE_TEMPERATURE], "lipf6_molality": []},
+            )
         ]
         for name, offers in offers_of.items():
-            tid = tenants.add_tenant(s, principal=admin, name=name, now=now)["id"]
+            tid = tenants.add_tenant(uow, principal=admin, name=name).id
             if offers:
-                tenants.set_offers(s, principal=admin, tenant_id=tid, offers=offers, now=now)
-            p = auth.add_principal(s, name=name, role=Role.TENANT, tenant_id=tid, now=now)
+                tenants.set_offers(uow, principal=admin, tenant_id=tid, offers=offers)
+            user = auth.add_principal(uow, name=name, role=Role.TENANT, tenant_id=tid)
             out["tenant"][name] = tid
-            out["principal"][name] = p
-        auth.add_principal(s, name="admin", role=Role.ADMIN, now=now)
-        out["admin_key"] = auth.create_api_key(s, principal_name="admin", now=now)[1]
-        out["probe_key"] = auth.create_api_key(s, principal_name="probe", now=now)[1]
+            out["principal"][name] = Principal(
+                id=user.id, name=user.name, role=user.role, tenant_id=user.tenant_id
+            )
+        auth.add_principal(uow, name="admin", role=Role.ADMIN)
+        out["admin_key"] = auth.create_api_key(uow, principal_name="admin").key
+        out["probe_key"] = auth.create_api_key(uow, principal_name="probe").key
     return out
 
 
@@ -543,7 +548,7 @@ def pct(sorted_ms: list[float], q: float) -> float:
 def hot_queries(seeded: Seeded) -> dict[str, Callable[[Any], Any]]:
     rid = seeded.request_ids[len(seeded.request_ids) // 2]
     return {
-        "work (probe)": lambda s: request_svc.work(s, principal=seeded.probe, now=utcnow()),
+        "work (probe)": lambda s: work_svc.work(s, principal=seeded.probe, now=utcnow()),
         "requests?status=pending": lambda s: request_svc.list_requests(s, status="pending"),
         "requests?status=resolved": lambda s: request_svc.list_requests(s, status="resolved"),
         "requests first page": lambda s: request_svc.list_requests(s),
@@ -551,10 +556,10 @@ def hot_queries(seeded: Seeded) -> dict[str, Callable[[Any], Any]]:
         "requests since (last 200)": lambda s: request_svc.list_requests(s, since=seeded.recent),
         "results first page": lambda s: result_svc.list_results(s),
         "results?status=original": lambda s: result_svc.list_results(s, status="original"),
-        "request by id": lambda s: get_request(s, rid),
+        "request by id": lambda s: request_svc.get_request(s, rid),
         "request history": lambda s: request_svc.history(s, rid),
         "results of request": lambda s: result_svc.results_of_request(s, rid),
-        "lease sweep (read part)": lambda s: request_svc.expire_leases(s, now=utcnow()),
+        "lease sweep (read part)": lambda s: request_svc.leases_due(s, utcnow()),
     }
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from finales.testing import LocalBroker
 from tests.acceptance.cli import _env
 
 
@@ -16,3 +17,9 @@ def env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[st
         return _env(tmp_path / "home")
     url = request.getfixturevalue("database_url")
     return _env(tmp_path / "home", url)
+
+
+@pytest.fixture
+def broker(served_broker: LocalBroker) -> LocalBroker:
+    """Acceptance tests talk to a real server: tenants and the CLI reach it by its URL."""
+    return served_broker

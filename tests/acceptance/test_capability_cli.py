@@ -11,6 +11,7 @@ from typing import Any
 
 from finales.capabilities import CAPABILITIES, to_finales, to_finales2
 from finales.db.engine import Database
+from finales.domain.views import CapabilityView
 from finales.services import capabilities as service
 from tests.acceptance.cli import _env, run
 from tests.conftest import FINALES2_EXAMPLES, require_finales2_examples
@@ -29,10 +30,10 @@ def database(env: dict[str, str]) -> Iterator[Any]:
         db.dispose()
 
 
-def stored(env: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
+def stored(env: dict[str, str]) -> dict[tuple[str, str], CapabilityView]:
     with database(env) as session:
         rows = service.list_capabilities(session)
-    return {(r["quantity"], r["method"]): r for r in rows}
+    return {(r.quantity, r.method): r for r in rows}
 
 
 def assert_same_as_library(env: dict[str, str], *, descriptions: bool) -> None:
@@ -40,10 +41,10 @@ def assert_same_as_library(env: dict[str, str], *, descriptions: bool) -> None:
     assert sorted(rows) == sorted(KEYS)
     for cap in CAPABILITIES:
         row = rows[cap.key]
-        assert row["request_schema"] == cap.request_schema(), cap.key
-        assert row["result_schema"] == cap.result_schema(), cap.key
-        assert row["active"] is True
-        assert row["description"] == (cap.description if descriptions else "")
+        assert row.request_schema == cap.request_schema(), cap.key
+        assert row.result_schema == cap.result_schema(), cap.key
+        assert row.active is True
+        assert row.description == (cap.description if descriptions else "")
 
 
 def test_add_builtin_registers_all_14_idempotently(env: dict[str, str]) -> None:
@@ -105,7 +106,7 @@ def test_builtin_beside_the_published_catalogue(env: dict[str, str]) -> None:
         FINALES2_EXAMPLES / "serialized_quantities/radial_density_function/molacular_dynamics.json"
     )
     run(env, "capability", "add", "--builtin", str(old))
-    names = {(r["quantity"], r["method"]) for r in stored(env).values()}
+    names = {(r.quantity, r.method) for r in stored(env).values()}
     assert len(names) == 15
     assert ("radial_density_function", "molacular_dynamics") in names
     assert ("radial_distribution_function", "molecular_dynamics") in names
