@@ -159,7 +159,7 @@ def clock() -> Clock:
 # ------------------------------------------------------------------------------ broker
 
 
-def _local_broker(database_url: str, tmp_path: Path, clock: Clock, **settings: Any) -> LocalBroker:
+def local_broker(database_url: str, tmp_path: Path, clock: Clock, **settings: Any) -> LocalBroker:
     home = tmp_path / "home"
     url = None if database_url.startswith("sqlite") else database_url
     if url is None:
@@ -173,7 +173,7 @@ def _local_broker(database_url: str, tmp_path: Path, clock: Clock, **settings: A
 def broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBroker]:
     """A broker in this process, reached without a socket (``broker.http()``,
     ``broker.client()``): the integration tier's default."""
-    with _local_broker(database_url, tmp_path, clock).start_in_process() as b:
+    with local_broker(database_url, tmp_path, clock).start_in_process() as b:
         yield b
 
 
@@ -181,7 +181,7 @@ def broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBro
 def served_broker(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[LocalBroker]:
     """A broker served by uvicorn on a free port: for what needs a real socket (other
     processes, chunked bodies, connection errors, access logs)."""
-    with _local_broker(database_url, tmp_path, clock) as b:
+    with local_broker(database_url, tmp_path, clock) as b:
         yield b
 
 

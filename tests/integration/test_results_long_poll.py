@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from tests.conftest import Lab
+import pytest
+
+from tests.conftest import Clock, Lab, local_broker, params, populate
 
 
 def test_waiting_for_results(lab: Lab) -> None:
@@ -37,3 +42,77 @@ def test_waiting_for_results(lab: Lab) -> None:
     assert lab.a.get(f"/requests/{gone['id']}/results", params={"wait": 20}).json() == []
     assert time.monotonic() - t0 < 5
     assert lab.a.get("/requests/nope/results", params={"wait": 1}).status_code == 404
+
+
+@pytest.fixture
+def quiet_lab(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Lab]:
+    """A lab whose change watcher and long-poll re-checks look only every 30 s: a waiter
+    woken sooner was woken by the change that the writing unit of work published."""
+    slow = local_broker(database_url, tmp_path, clock, long_poll_recheck_s=30.0)
+    with slow.start_in_process() as b:
+        yield populate(b, clock)
+
+
+def _wait_for_results(lab: Lab, request_id: str, out: dict[str, Any]) -> threading.Thread:
+    def wait() -> None:
+        t0 = time.monotonic()
+        r = lab.client("a2").get(f"/requests/{request_id}/results", params={"wait": 20})
+        out["elapsed"], out["body"] = time.monotonic() - t0, r.json()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # let it reach its wait
+    assert waiter.is_alive(), "the long-poll returned before there was a result"
+    return waiter
+
+
+@pytest.mark.parametrize("door", ["finales2", "api"])
+def test_a_result_wakes_the_results_long_poll_whichever_door_it_came_through(
+    quiet_lab: Lab, door: str
+) -> None:
+    lab = quiet_lab
+    req = lab.post_request(who="a")
+    assert lab.claim(req["id"], "b").status_code == 200
+    out: dict[str, Any] = {}
+    waiter = _wait_for_results(lab, req["id"], out)
+    posted = time.monotonic()
+    if door == "finales2":
+        body = {
+            "data": {"conductivity": 0.9},
+            "quantity": "conductivity",
+            "method": ["two_electrode"],
+            "parameters": {"two_electrode": params()},
+            "tenant_uuid": lab.tenant_b,
+            "request_uuid": req["id"],
+        }
+        r = lab.root("b").post("/results/", json=body)
+        assert r.status_code == 200, r.text
+        result_id = r.json()
+    else:
+        result_id = lab.post_result(req["id"], who="b").json()["id"]
+    waiter.join(timeout=25)
+    assert [r["id"] for r in out["body"]] == [result_id]
+    assert time.monotonic() - posted < 1.0  # not the 30 s re-check, not the 20 s deadline
+
+
+def test_a_finales2_release_wakes_the_work_long_poll(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    req = lab.post_request(who="admin")
+    assert lab.claim(req["id"], "b").status_code == 200
+    got: dict[str, Any] = {}
+
+    def poll() -> None:
+        got["body"] = lab.a.get("/work", params={"wait": 20}).json()
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.5)
+    assert poller.is_alive(), "the work long-poll returned before there was work"
+    released = time.monotonic()
+    r = lab.root("b").post(
+        f"/requests/{req['id']}/update_status/", params={"new_status": "pending"}
+    )
+    assert r.status_code == 200, r.text
+    poller.join(timeout=25)
+    assert [w["id"] for w in got["body"]] == [req["id"]]
+    assert time.monotonic() - released < 1.0

@@ -434,6 +434,13 @@ def _serve(worker: Worker) -> threading.Thread:
     return thread
 
 
+def _join_abandoned_jobs() -> None:
+    """Let released jobs' threads end (and log) within the test that started them."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("job-"):
+            thread.join(timeout=5)
+
+
 def test_stop_gives_jobs_the_grace_period_then_releases_them() -> None:
     started, finish = threading.Event(), threading.Event()
 
@@ -450,6 +457,7 @@ def test_stop_gives_jobs_the_grace_period_then_releases_them() -> None:
     worker.stop()
     thread.join(timeout=10)
     finish.set()
+    _join_abandoned_jobs()
     assert not thread.is_alive() and 0.3 <= time.monotonic() - begun < 5
     ((_, rid, reason),) = broker.named("release")
     assert rid == "r1" and "stopped before the job finished (shutdown deadline 0.3 s)" in reason
@@ -477,6 +485,7 @@ def test_a_forced_stop_releases_at_once() -> None:
     assert not thread.is_alive() and time.monotonic() - begun < 5
     assert told_to_stop.wait(5) and worker.stats.released_at_stop == 1
     finish.set()
+    _join_abandoned_jobs()
 
 
 # ------------------------------------------------------------------------------ structure

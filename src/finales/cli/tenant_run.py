@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from finales.cli.context import Options, fail, missing_extra
 from finales.errors import FinalesError
-
-err = Console(stderr=True, soft_wrap=True)
 
 CONFIG_KEYS = {
     "server_url": str,
@@ -38,11 +36,6 @@ ENV = {
     "username": "FINALES_USERNAME",
     "password": "FINALES_PASSWORD",
 }
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -86,7 +79,9 @@ def load_target(target: str, app_dir: Path) -> Any:
         else:
             module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise FinalesError(f"cannot import {module_name}: {exc}") from None
+        extra = missing_extra(exc)
+        hint = f" (pip install 'finales[{extra}]')" if extra else ""
+        raise FinalesError(f"cannot import {module_name}: {exc}{hint}") from None
     from finales.tenant import Tenant
 
     if not attr:
@@ -110,10 +105,8 @@ def load_target(target: str, app_dir: Path) -> Any:
 def _config_path(config: Path | None) -> Path | None:
     if config is not None:
         return config
-    from finales.cli.main import _State  # the root --config, if one was given
-
-    if _State.config is not None:
-        return _State.config
+    if Options.config is not None:  # the root --config, if one was given
+        return Options.config
     return Path(os.environ["FINALES_CONFIG"]) if os.environ.get("FINALES_CONFIG") else None
 
 
@@ -163,7 +156,7 @@ def tenant_run(
 
     fmt = os.environ.get("FINALES_LOG_FORMAT", log_format)
     if fmt not in ("kv", "json"):
-        _fail(f"unknown log format {fmt!r}: choose kv or json")
+        fail(f"unknown log format {fmt!r}: choose kv or json")
     try:
         path = _config_path(config)
         file_values = read_config(path) if path is not None else {}
@@ -179,7 +172,7 @@ def tenant_run(
         if password_stdin:
             values["password"] = sys.stdin.readline().rstrip("\n") or None
         if values["username"] and not values["password"]:
-            _fail("a username needs a password: FINALES_PASSWORD, --password-stdin or the file")
+            fail("a username needs a password: FINALES_PASSWORD, --password-stdin or the file")
         configure_logging(fmt, log_level, force=True)  # type: ignore[arg-type]
         tenant = load_target(target, app_dir)
         tenant.configure(
@@ -194,4 +187,4 @@ def tenant_run(
         )
         tenant.run(until_idle=until_idle, configure_logging=False)
     except (TenantSetupError, FinalesError) as exc:
-        _fail(exc.detail)
+        fail(exc.detail)

@@ -1,0 +1,464 @@
+"""The administration commands: serve, db, user, apikey, capability, tenant add/list, demo.
+
+They act on the broker's database (``FINALES_HOME`` / ``FINALES_DATABASE_URL``) and need the
+server extra; each imports it only when it runs, so that ``finales --help`` and ``finales
+tenant run`` work from the tenant SDK alone, and a missing extra is one line that says what to
+install.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from finales.cli.context import emit_json, err, errors, fail, needs
+from finales.cli.context import out as console
+from finales.cli.files import read_capabilities, read_tenant
+from finales.domain.principals import Principal, Role
+from finales.domain.views import CapabilityView, OfferView, TenantView, UserView
+from finales.errors import FinalesError
+
+if TYPE_CHECKING:
+    from finales.services.unit_of_work import UnitOfWork
+
+out = console
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users (principals) who log in.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for tenants and scripts.", no_args_is_help=True)
+cap_app = typer.Typer(help="Capabilities (quantity + method + schemas).", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants and their offers.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+SHUTDOWN_GRACE_S = 5
+
+
+def _cli_principal() -> Principal:
+    return Principal(id="cli", name=f"cli:{getpass.getuser()}", role=Role.ADMIN)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="server processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the broker (HTTP). On SQLite the schema is upgraded automatically."""
+    with needs("server", "'finales serve'"):
+        import uvicorn
+        from sqlalchemy.engine import make_url
+
+        from finales.cli import store
+        from finales.services import auth
+
+    settings = store.settings()
+    where = settings.resolved_database_url()
+    if workers > 1 and make_url(where).get_backend_name() == "sqlite":
+        # Wake-ups of long-polls and the queue of writers live inside one process on SQLite.
+        fail(
+            "an SQLite database is served by one process: drop --workers, or use PostgreSQL "
+            "(FINALES_DATABASE_URL) to run several"
+        )
+    with errors():
+        settings.signing_secret()  # create it now, and refuse a weak one before binding
+        with store.database() as db, db.read() as s:
+            has_admin = any(p.role is Role.ADMIN for p in auth.list_principals(s))
+    # No password: libpq URLs may carry one in the user part or in the query string.
+    shown = make_url(where).set(query={}).render_as_string(hide_password=True)
+    err.print(f"finales: database {shown}; data directory {settings.home}", highlight=False)
+    if not has_admin:
+        err.print(
+            "finales: no admin yet - create one with 'finales user add admin --role admin'",
+            highlight=False,
+        )
+    uvicorn.run(
+        "finales.server.asgi:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        # Long-polls (up to FINALES_LONG_POLL_MAX_S) would hold a shutdown that long; after
+        # this grace their connections are closed and clients simply poll again.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+
+
+# ------------------------------------------------------------------------------------ db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations (needed on PostgreSQL; automatic on SQLite)."""
+    with needs("server", "'finales db upgrade'"):
+        from finales.cli import store
+        from finales.db.migrate import current_revision, upgrade
+
+    with errors(), store.raw_database() as db:
+        before = current_revision(db)
+        upgrade(db)
+        after = current_revision(db)
+    out.print(f"database at revision {after} (was {before or 'empty'})")
+
+
+# ------------------------------------------------------------------------------------ users
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        value = sys.stdin.readline().rstrip("\n")
+        if not value:
+            fail("no password on standard input")
+        return value
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    return None
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[Role, typer.Option(help="what the user may do")],
+    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user. Without a password it can still use API keys (finales apikey create)."""
+    with needs("server", "'finales user add'"):
+        from finales.cli import store
+        from finales.services import auth, tenants
+
+    password = _read_password(password_stdin)
+    if password is not None and len(password) < 8:
+        fail("the password must have at least 8 characters")
+
+    def op(uow: UnitOfWork) -> UserView:
+        tenant_id = tenants.find_tenant(uow.conn, tenant).id if tenant is not None else None
+        return auth.add_principal(uow, name=name, role=role, tenant_id=tenant_id, password=password)
+
+    p = store.write(op)
+    if as_json:
+        emit_json({"id": p.id, "name": p.name, "role": p.role, "tenant_id": p.tenant_id})
+    else:
+        out.print(f"user {p.name} ({p.role.value}) created with id {p.id}", highlight=False)
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOpt = False) -> None:
+    """List users and their roles."""
+    with needs("server", "'finales user list'"):
+        from finales.cli import store
+        from finales.services import auth
+
+    rows = store.read(auth.list_principals)
+    if as_json:
+        emit_json([asdict(r) for r in rows])
+        return
+    table = Table("name", "role", "tenant", "id")
+    for r in rows:
+        table.add_row(r.name, r.role.value, r.tenant_id or "", r.id)
+    out.print(table)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="the user the key authenticates as")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key for a user and print it once (only its hash is stored)."""
+    with needs("server", "'finales apikey create'"):
+        from finales.cli import store
+        from finales.services import auth
+
+    made = store.write(lambda uow: auth.create_api_key(uow, principal_name=name))
+    if as_json:
+        emit_json(asdict(made))
+    else:
+        # The key goes to stdout alone so that scripts can capture it; the note to stderr.
+        err.print(f"API key {made.id} for {name} (shown once; store it safely):", highlight=False)
+        print(made.key)  # noqa: T201
+
+
+# ------------------------------------------------------------------------------------ capabilities
+
+
+@cap_app.command("add")
+def capability_add(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="capability files (ours or FINALES 2)", show_default=False),
+    ] = None,
+    builtin: Annotated[
+        bool,
+        typer.Option("--builtin", help="register the 14 built-in battery capabilities"),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register capabilities from files and/or the built-in library (--builtin).
+
+    An existing pair gets a new version only if its schemas or description changed, so running
+    this twice adds nothing the second time.
+    """
+    if not files and not builtin:
+        fail("nothing to add: give capability files, or --builtin for the built-in library")
+    with needs("server", "'finales capability add'"):
+        from finales.cli import store
+        from finales.services import capabilities
+    principal = _cli_principal()
+
+    def register(uow: UnitOfWork, source: str, cap: dict[str, Any]) -> CapabilityView:
+        try:
+            return capabilities.register_capability(uow, principal=principal, **cap)
+        except FinalesError as exc:
+            exc.detail = f"{source}: {exc.detail}"
+            raise
+
+    def op(uow: UnitOfWork) -> list[CapabilityView]:
+        done = [register(uow, "built-in", c) for c in _builtin_capabilities()] if builtin else []
+        for path in files or []:
+            done += [register(uow, str(path), cap) for cap in read_capabilities(path)]
+        return done
+
+    rows = store.write(op)
+    if as_json:
+        emit_json(
+            [
+                {
+                    "quantity": r.quantity,
+                    "method": r.method,
+                    "version": r.version,
+                    "active": r.active,
+                }
+                for r in rows
+            ]
+        )
+        return
+    for r in rows:
+        state = "active" if r.active else "inactive"
+        out.print(f"{r.quantity}/{r.method} version {r.version} ({state})", highlight=False)
+
+
+def _builtin_capabilities() -> list[dict[str, Any]]:
+    from finales.capabilities import CAPABILITIES, to_finales
+
+    return [{**to_finales(cap), "active": True} for cap in CAPABILITIES]
+
+
+EXPORT_FORMATS = ("finales", "finales2", "both")
+
+
+@cap_app.command("export")
+def capability_export(
+    directory: Annotated[
+        Path, typer.Argument(help="where to write the files (created if missing)")
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="finales (our format), finales2 (FINALES 2 format) or both"),
+    ] = "finales",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the built-in capabilities as files, one per capability.
+
+    --format finales (default): DIR/<quantity>/<method>.json in our format
+    {quantity, method, request_schema, result_schema, description}.
+
+    --format finales2: DIR/<quantity>/<method>.json in the FINALES 2 format
+    {quantity, method, json_schema_specifications, json_schema_result_output, is_active},
+    the layout of FINALES 2's serialized_quantities folder.
+
+    --format both: DIR/finales/<quantity>/<method>.json and DIR/finales2/<quantity>/<method>.json.
+
+    'finales capability add' reads both formats. Existing files are overwritten;
+    no database is needed.
+    """
+    from finales.capabilities import CAPABILITIES, to_finales, to_finales2
+
+    if fmt not in EXPORT_FORMATS:
+        fail(f"unknown --format {fmt!r}: choose finales, finales2 or both")
+    render = {"finales": to_finales, "finales2": to_finales2}
+    chosen = list(render) if fmt == "both" else [fmt]
+    written = []
+    try:
+        for name in chosen:
+            base = directory / name if fmt == "both" else directory
+            for cap in CAPABILITIES:
+                path = base / cap.quantity / f"{cap.method}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                text = json.dumps(render[name](cap), indent=2, ensure_ascii=False)
+                path.write_text(text + "\n", encoding="utf-8")
+                where = {"format": name, "path": str(path)}
+                written.append({"quantity": cap.quantity, "method": cap.method, **where})
+    except OSError as exc:
+        fail(f"cannot write to {directory}: {exc.strerror or exc}")
+    if as_json:
+        emit_json(written)
+    else:
+        out.print(
+            f"wrote {len(written)} capability file(s) to {directory} ({fmt} format)",
+            highlight=False,
+        )
+
+
+@cap_app.command("list")
+def capability_list(as_json: JsonOpt = False) -> None:
+    """List capabilities with their versions and state."""
+    with needs("server", "'finales capability list'"):
+        from finales.cli import store
+        from finales.services import capabilities
+
+    rows = store.read(lambda conn: capabilities.list_capabilities(conn))
+    keys = ("quantity", "method", "version", "versions", "active", "description")
+    if as_json:
+        emit_json([{k: getattr(r, k) for k in keys} for r in rows])
+        return
+    table = Table("quantity", "method", "version", "active")
+    for r in rows:
+        table.add_row(r.quantity, r.method, str(r.version), "yes" if r.active else "no")
+    out.print(table)
+
+
+def _set_active(quantity: str, method: str, active: bool) -> None:
+    with needs("server", "'finales capability activate/deactivate'"):
+        from finales.cli import store
+        from finales.services import capabilities
+
+    row = store.write(
+        lambda uow: capabilities.set_active(
+            uow,
+            principal=_cli_principal(),
+            quantity=quantity,
+            method=method,
+            active=active,
+            message="from the command line",
+        )
+    )
+    state = "active" if row.active else "inactive"
+    out.print(f"{quantity}/{method} is {state}", highlight=False)
+
+
+@cap_app.command("activate")
+def capability_activate(quantity: str, method: str) -> None:
+    """Accept requests for a capability again."""
+    _set_active(quantity, method, True)
+
+
+@cap_app.command("deactivate")
+def capability_deactivate(quantity: str, method: str) -> None:
+    """Stop accepting new requests for a capability."""
+    _set_active(quantity, method, False)
+
+
+# ------------------------------------------------------------------------------------ tenants
+
+
+@tenant_app.command("add")
+def tenant_add(
+    file: Annotated[Path, typer.Argument(help="tenant file (ours or FINALES 2)")],
+    tenant_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="keep this tenant id (e.g. the tenant_uuid a FINALES 2 tenant uses)"
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a tenant and its offers from a file; prints the tenant id."""
+    spec = read_tenant_or_fail(file)
+    with needs("server", "'finales tenant add'"):
+        from finales.cli import store
+        from finales.services import tenants
+    principal = _cli_principal()
+
+    def op(uow: UnitOfWork) -> TenantView:
+        row = tenants.add_tenant(
+            uow,
+            principal=principal,
+            name=spec["name"],
+            description=spec["description"],
+            contact=spec["contact"],
+            tenant_id=tenant_id,
+        )
+        if spec["offers"]:
+            offers = [
+                OfferView(o["quantity"], o["method"], o["limitations"]) for o in spec["offers"]
+            ]
+            try:
+                row = tenants.set_offers(uow, principal=principal, tenant_id=row.id, offers=offers)
+            except FinalesError as exc:
+                exc.detail = f"{file}: {exc.detail} (pointers are into the list of offers)"
+                raise
+        return row
+
+    row = store.write(op)
+    if as_json:
+        emit_json({"id": row.id, "name": row.name, "offers": len(row.offers)})
+    else:
+        err.print(f"tenant {row.name} with {len(row.offers)} offer(s):", highlight=False)
+        print(row.id)  # noqa: T201
+
+
+def read_tenant_or_fail(file: Path) -> dict[str, Any]:
+    with errors():
+        return read_tenant(file)
+    raise AssertionError  # pragma: no cover - _errors exits
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: JsonOpt = False) -> None:
+    """List tenants and what they offer."""
+    with needs("server", "'finales tenant list'"):
+        from finales.cli import store
+        from finales.services import tenants
+
+    rows = store.read(tenants.list_tenants)
+    if as_json:
+        emit_json([asdict(r) for r in rows])
+        return
+    table = Table("name", "id", "offers")
+    for r in rows:
+        offers = ", ".join(f"{o.quantity}/{o.method}" for o in r.offers)
+        table.add_row(r.name, r.id, offers)
+    out.print(table)
+
+
+def demo(
+    budget: Annotated[int, typer.Option(min=1, help="experiments the optimiser may request")] = 15,
+    seed: Annotated[int, typer.Option(help="seed of the simulated lab and the optimiser")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="report folder (default: a new temp dir)")
+    ] = None,
+    cycle: Annotated[
+        bool, typer.Option("--cycle", help="only walk one request through a local broker")
+    ] = False,
+    keep_server: Annotated[
+        bool,
+        typer.Option(
+            "--keep-server",
+            help="afterwards keep the broker up (prints its URL, the admin user and the file "
+            "with its API key) until Ctrl-C or SIGTERM",
+        ),
+    ] = False,
+) -> None:
+    """Run the conductivity campaign: simulated lab + Bayesian optimiser on a local broker.
+
+    Writes a report folder: results.json, results.csv, summary.md and three PNG figures.
+
+    The figures: best_vs_experiments.png, compositions.png, concentration_trend.png.
+    """
+    if cycle:
+        with needs("server", "'finales demo --cycle'"):
+            from finales.demo import run_demo
+        run_demo(keep_server=keep_server)
+        return
+    with needs("demo", "'finales demo'"):
+        from finales.demo.campaign import run_campaign
+    run_campaign(budget=budget, seed=seed, out=out, console=console, keep_server=keep_server)
