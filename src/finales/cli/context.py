@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from finales.errors import FinalesError
 
@@ -47,7 +48,7 @@ class Options:
 
 def fail(message: str) -> NoReturn:
     """Print ``error: message`` on stderr and exit with status 1."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(1)
 
 
