@@ -8,7 +8,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,10 @@ import pytest
 
 from finales.db.engine import Database
 from finales.db.migrate import upgrade
-from finales.domain.principals import Role
+from finales.domain.principals import Principal, Role
+from finales.domain.views import OfferView
+from finales.services import auth, capabilities, tenants
+from finales.services.unit_of_work import Transactions
 from finales.testing import LocalBroker
 
 # The demonstrator's files sit beside the repository (../shared), read in place, never copied.
@@ -108,6 +111,79 @@ def pg_template(worker_id_safe: str) -> Iterator[str]:
     _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@dataclass(frozen=True)
+class LabSeed:
+    """What a seeded lab database holds: its two tenants and one API key per principal."""
+
+    tenant_a: str
+    tenant_b: str
+    keys: dict[str, str]
+
+
+def seed_lab(url: str) -> LabSeed:
+    """Capabilities, two tenants with offers and one principal per role, through the
+    services (as the CLI would), into the database at ``url``."""
+    setup = Principal(id="conftest", name="conftest", role=Role.ADMIN)
+    db = Database(url)
+    try:
+        with Transactions(db).write() as uow:
+            for method in ("two_electrode", "molecular_dynamics"):
+                capabilities.register_capability(
+                    uow,
+                    principal=setup,
+                    quantity="conductivity",
+                    method=method,
+                    request_schema=REQUEST_SCHEMA,
+                    result_schema=RESULT_SCHEMA,
+                )
+            tenant_ids = []
+            for name, offers in (("tenant-a", LAB_OFFERS_A), ("tenant-b", LAB_OFFERS_B)):
+                tid = tenants.add_tenant(uow, principal=setup, name=name).id
+                tenants.set_offers(uow, principal=setup, tenant_id=tid, offers=offers)
+                tenant_ids.append(tid)
+            tenant_a, tenant_b = tenant_ids
+            keys = {}
+            for who, name, role, tenant_id, password in (
+                ("admin", "admin", Role.ADMIN, None, "admin-password"),
+                ("reader", "reader", Role.READER, None, None),
+                ("archiver", "archiver", Role.ARCHIVER, None, None),
+                ("a", "bot-a", Role.TENANT, tenant_a, "bot-a-password"),
+                ("a2", "bot-a2", Role.TENANT, tenant_a, None),
+                ("b", "bot-b", Role.TENANT, tenant_b, None),
+            ):
+                auth.add_principal(
+                    uow, name=name, role=role, tenant_id=tenant_id, password=password
+                )
+                keys[who] = auth.create_api_key(uow, principal_name=name).key
+        if db.dialect == "sqlite":
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.dispose()
+    return LabSeed(tenant_a=tenant_a, tenant_b=tenant_b, keys=keys)
+
+
+@pytest.fixture(scope="session")
+def sqlite_lab_template(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, LabSeed]:
+    """A migrated and seeded SQLite file: each lab test gets a copy (seeding once per worker
+    instead of once per test, argon2 hashes included)."""
+    path = tmp_path_factory.mktemp("lab-template") / "finales.db"
+    shutil.copy(sqlite_template, path)
+    return path, seed_lab(f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="session")
+def pg_lab_template(pg_template: str, worker_id_safe: str) -> Iterator[tuple[str, LabSeed]]:
+    name = f"finales_lab_{worker_id_safe}"
+    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    seed = seed_lab(_pg_url(name))
+    yield name, seed
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+SEEDED_FIXTURES = ("lab", "served_lab")
 _counter = itertools.count()
 
 
@@ -122,13 +198,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 def database_url(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, worker_id_safe: str
 ) -> Iterator[str]:
-    """A fresh, migrated database for this test."""
+    """A fresh, migrated database for this test; seeded with the lab when the test uses it."""
+    seeded = any(f in request.fixturenames for f in SEEDED_FIXTURES)
     if backend == "sqlite":
         target = tmp_path / "finales.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        source = request.getfixturevalue("sqlite_lab_template")[0] if seeded else None
+        shutil.copy(source or request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
-    template = request.getfixturevalue("pg_template")
+    template = request.getfixturevalue("pg_lab_template" if seeded else "pg_template")
+    if seeded:
+        template = template[0]
     name = f"finales_t_{worker_id_safe}_{next(_counter)}"
     _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url(name)
@@ -281,43 +361,37 @@ class Lab:
         return self.client(who).post("/results", json=body)
 
 
+LAB_OFFERS_A = [OfferView("conductivity", "two_electrode", LIMITS_A)]
+LAB_OFFERS_B = [
+    OfferView("conductivity", "two_electrode", LIMITS_B),
+    OfferView("conductivity", "molecular_dynamics", {}),
+]
+
+
 def populate(broker: LocalBroker, clock: Clock) -> Lab:
-    """Capabilities, two tenants and one principal per role on ``broker``."""
-    for method in ("two_electrode", "molecular_dynamics"):
-        broker.add_capability("conductivity", method, REQUEST_SCHEMA, RESULT_SCHEMA)
-    tenant_a = broker.add_tenant(
-        "tenant-a",
-        offers=[{"quantity": "conductivity", "method": "two_electrode", "limitations": LIMITS_A}],
-    )
-    tenant_b = broker.add_tenant(
-        "tenant-b",
-        offers=[
-            {"quantity": "conductivity", "method": "two_electrode", "limitations": LIMITS_B},
-            {"quantity": "conductivity", "method": "molecular_dynamics", "limitations": {}},
-        ],
-    )
-    keys = {
-        "admin": broker.add_user("admin", role=Role.ADMIN, password="admin-password"),
-        "reader": broker.add_user("reader", role=Role.READER),
-        "archiver": broker.add_user("archiver", role=Role.ARCHIVER),
-        "a": broker.add_user(
-            "bot-a", role=Role.TENANT, tenant_id=tenant_a, password="bot-a-password"
-        ),
-        "a2": broker.add_user("bot-a2", role=Role.TENANT, tenant_id=tenant_a),
-        "b": broker.add_user("bot-b", role=Role.TENANT, tenant_id=tenant_b),
-    }
-    return Lab(broker=broker, clock=clock, tenant_a=tenant_a, tenant_b=tenant_b, keys=keys)
+    """The lab, seeded into ``broker``'s own database (for brokers with special settings)."""
+    seed = seed_lab(broker.state.db.url)
+    return Lab(broker=broker, clock=clock, **asdict(seed))
+
+
+def _seed_of(request: pytest.FixtureRequest, backend: str) -> LabSeed:
+    name = "sqlite_lab_template" if backend == "sqlite" else "pg_lab_template"
+    return request.getfixturevalue(name)[1]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def lab(broker: LocalBroker, clock: Clock) -> Lab:
-    return populate(broker, clock)
+def lab(broker: LocalBroker, clock: Clock, backend: str, request: pytest.FixtureRequest) -> Lab:
+    """A broker on a database seeded with capabilities, two tenants and one principal per
+    role (a copy of the seeded template)."""
+    return Lab(broker=broker, clock=clock, **asdict(_seed_of(request, backend)))
 
 
 @pytest.fixture
-def served_lab(served_broker: LocalBroker, clock: Clock) -> Lab:
+def served_lab(
+    served_broker: LocalBroker, clock: Clock, backend: str, request: pytest.FixtureRequest
+) -> Lab:
     """The lab on a served broker (real sockets)."""
-    return populate(served_broker, clock)
+    return Lab(broker=served_broker, clock=clock, **asdict(_seed_of(request, backend)))
 
 
 ErrorCheck = Callable[..., dict[str, Any]]

@@ -13,7 +13,6 @@ import queue
 import re
 import signal
 import stat
-import struct
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from tests.acceptance.cli import FINALES, ROOT
+from tests.images import png_size
 
 # Over ASAB's reachable compositions the model's optimum is about 0.96 S/m at 299.65 K
 # (docs/lab.md); a random composition in that box averages well below it. 0.6 S/m is what a
@@ -34,7 +34,6 @@ BUDGET = 5
 FIGURES = ("best_vs_experiments.png", "compositions.png", "concentration_trend.png")
 STARTUP_TIMEOUT_S = 300  # the whole campaign runs before the broker is announced
 STOP_TIMEOUT_S = 30
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -102,16 +101,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         drainer.join(timeout=10)
         assert proc.stdout is not None
         proc.stdout.close()
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    """Width and height from a PNG's header: the signature, then the IHDR chunk first."""
-    head = path.read_bytes()[:24]
-    assert head[:8] == PNG_SIGNATURE, f"{path.name} is not a PNG"
-    length, kind = struct.unpack(">I4s", head[8:16])
-    assert kind == b"IHDR" and length == 13
-    width, height = struct.unpack(">II", head[16:24])
-    return width, height
 
 
 def test_campaign_writes_its_report_with_figures(demo: Demo) -> None:

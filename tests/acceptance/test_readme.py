@@ -31,8 +31,15 @@ def test_readme_walkthrough_runs_verbatim(tmp_path: Path) -> None:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["PORT"] = str(free_port())
     env["TMPDIR"] = str(tmp_path)
+    script = _walkthrough()
+    assert script.rstrip().endswith("kill $SERVER")
+    # One line more, as the test's own: the robot's key, to look for it in the server's logs.
+    script = (
+        script.rstrip().removesuffix("kill $SERVER")
+        + 'echo "robot key: $ROBOT_KEY"\nkill $SERVER\n'
+    )
     proc = subprocess.run(
-        ["bash", "-c", _walkthrough()],
+        ["bash", "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -48,5 +55,6 @@ def test_readme_walkthrough_runs_verbatim(tmp_path: Path) -> None:
     assert "robot pending -> reserved" in proc.stdout
     assert "robot reserved -> resolved" in proc.stdout
     # The API key printed by `finales apikey create` never shows up in the server's logs.
-    key = re.search(r"fk_\w+", proc.stdout)
-    assert key is None or key.group(0) not in proc.stderr
+    key = re.search(r"^robot key: (fk_\S+)$", proc.stdout, re.M)
+    assert key is not None, proc.stdout
+    assert key.group(1) not in proc.stderr

@@ -10,7 +10,7 @@ import pytest
 
 from finales.demo import plots
 from finales.lab import physics
-from tests.acceptance.test_demo_campaign import png_size
+from tests.images import png_size
 
 T_K = 299.65
 
