@@ -8,6 +8,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from tests.conftest import ErrorCheck, Lab, params
 
 
@@ -319,27 +321,50 @@ def test_claim(lab: Lab, expect_error: ErrorCheck) -> None:
     assert r.json()["lease_expires_at"] is not None
 
 
-def test_claim_errors(lab: Lab, expect_error: ErrorCheck) -> None:
+@pytest.mark.parametrize("who", ["reader", "archiver", "admin"])
+def test_only_tenant_principals_claim(lab: Lab, expect_error: ErrorCheck, who: str) -> None:
     req = lab.post_request()
-    for who in ("reader", "archiver", "admin"):
-        expect_error(lab.claim(req["id"], who), 403, code="forbidden")
-    for lease in (0, -5, 10**9):
-        expect_error(lab.claim(req["id"], "a", lease), 422, pointer="/lease_seconds")
-    r = lab.a.post(f"/requests/{req['id']}/claim", json={"lease_seconds": "long"})
-    expect_error(r, 422, pointer="/lease_seconds")
-    r = lab.a.post(f"/requests/{req['id']}/claim", json={"tenant_id": lab.tenant_b})
-    expect_error(r, 422, pointer="/tenant_id")
-    expect_error(lab.claim(str(uuid.uuid4()), "a"), 404, code="not_found")
+    expect_error(lab.claim(req["id"], who), 403, code="forbidden")
     assert status_of(lab, req["id"]) == "pending"
 
+
+@pytest.mark.parametrize("lease", [0, -5, 10**9, "long"])
+def test_a_claim_with_a_bad_lease_is_refused(
+    lab: Lab, expect_error: ErrorCheck, lease: object
+) -> None:
+    req = lab.post_request()
+    r = lab.a.post(f"/requests/{req['id']}/claim", json={"lease_seconds": lease})
+    expect_error(r, 422, pointer="/lease_seconds")
+    assert status_of(lab, req["id"]) == "pending"
+
+
+def test_a_claim_naming_a_tenant_is_refused(lab: Lab, expect_error: ErrorCheck) -> None:
+    req = lab.post_request()
+    r = lab.a.post(f"/requests/{req['id']}/claim", json={"tenant_id": lab.tenant_b})
+    expect_error(r, 422, pointer="/tenant_id")
+    assert status_of(lab, req["id"]) == "pending"
+
+
+def test_claiming_an_unknown_request_is_404(lab: Lab, expect_error: ErrorCheck) -> None:
+    expect_error(lab.claim(str(uuid.uuid4()), "a"), 404, code="not_found")
+
+
+def test_a_request_outside_the_limitations_is_not_claimable(
+    lab: Lab, expect_error: ErrorCheck
+) -> None:
     # outside tenant-a's limitations (fraction 0..0.5), inside tenant-b's
     far = lab.post_request(p=params(fraction=0.9))
     expect_error(lab.claim(far["id"], "a"), 403, code="forbidden")
     assert status_of(lab, far["id"]) == "pending"
     assert lab.claim(far["id"], "b").status_code == 200
-    # a method tenant-a does not offer at all
+
+
+def test_a_method_the_tenant_does_not_offer_is_not_claimable(
+    lab: Lab, expect_error: ErrorCheck
+) -> None:
     md = lab.post_request(methods=("molecular_dynamics",))
     expect_error(lab.claim(md["id"], "a"), 403, code="forbidden")
+    assert status_of(lab, md["id"]) == "pending"
 
 
 def test_claim_race_has_one_winner(lab: Lab) -> None:

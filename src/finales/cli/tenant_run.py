@@ -153,10 +153,16 @@ def tenant_run(
     (--grace); a second one releases them at once. Either way the exit status is 0.
     """
     from finales.tenant import TenantSetupError, configure_logging
+    from finales.tenant.logs import LogFormat
 
-    fmt = os.environ.get("FINALES_LOG_FORMAT", log_format)
-    if fmt not in ("kv", "json"):
-        fail(f"unknown log format {fmt!r}: choose kv or json")
+    chosen = os.environ.get("FINALES_LOG_FORMAT", log_format)
+    fmt: LogFormat
+    if chosen == "kv":
+        fmt = "kv"
+    elif chosen == "json":
+        fmt = "json"
+    else:
+        fail(f"unknown log format {chosen!r}: choose kv or json")
     try:
         path = _config_path(config)
         file_values = read_config(path) if path is not None else {}
@@ -173,7 +179,7 @@ def tenant_run(
             values["password"] = sys.stdin.readline().rstrip("\n") or None
         if values["username"] and not values["password"]:
             fail("a username needs a password: FINALES_PASSWORD, --password-stdin or the file")
-        configure_logging(fmt, log_level, force=True)  # type: ignore[arg-type]
+        configure_logging(fmt, log_level, force=True)
         tenant = load_target(target, app_dir)
         tenant.configure(
             server=values["server_url"],

@@ -6,6 +6,7 @@ cache key cost more CPU than running it on SQLite (profiled under benchmarks/bro
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,25 +65,13 @@ def request_view(row: Row[Any]) -> RequestView:
     )
 
 
+_REQUEST_FIELDS = tuple(f.name for f in fields(RequestView))
+
+
 def work_item_view(view: RequestView, matching_methods: list[str]) -> WorkItemView:
-    return WorkItemView(
-        seq=view.seq,
-        id=view.id,
-        quantity=view.quantity,
-        methods=view.methods,
-        parameters=view.parameters,
-        capability_ids=view.capability_ids,
-        parent_request_id=view.parent_request_id,
-        requester_tenant_id=view.requester_tenant_id,
-        requester=view.requester,
-        requester_principal_id=view.requester_principal_id,
-        status=view.status,
-        reserved_by=view.reserved_by,
-        lease_expires_at=view.lease_expires_at,
-        created_at=view.created_at,
-        updated_at=view.updated_at,
-        matching_methods=matching_methods,
-    )
+    """``view`` as a work item: with the methods of it the caller's offers cover."""
+    values = {name: getattr(view, name) for name in _REQUEST_FIELDS}
+    return WorkItemView(**values, matching_methods=matching_methods)
 
 
 def load_request(conn: Connection, request_id: str) -> RequestView:
