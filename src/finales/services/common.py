@@ -53,6 +53,17 @@ def first_seq_since(session: Connection, table: sa.Table, since: datetime) -> in
     return None if first is None else int(first)
 
 
+def page_start(
+    conn: Connection, table: sa.Table, *, cursor: str | None, since: datetime | None
+) -> int | None:
+    """The ``seq`` a listing page starts after: the cursor's, or on a first page with
+    ``since`` the one before the first row since (None: no row since, an empty page)."""
+    if since is None or cursor:
+        return decode_cursor(cursor)
+    first = first_seq_since(conn, table, since)
+    return None if first is None else first - 1
+
+
 def page(rows: list[T], limit: int, seq_of: Callable[[T], int]) -> tuple[list[T], str | None]:
     """Cut one extra fetched row off and turn it into the next cursor."""
     if len(rows) > limit:

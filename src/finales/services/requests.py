@@ -24,7 +24,7 @@ from finales.errors import invalid
 from finales.services import tenants
 from finales.services.apply import apply_request, insert_request
 from finales.services.capabilities import capability_for_use
-from finales.services.common import decode_cursor, first_seq_since, new_id, page
+from finales.services.common import new_id, page, page_start
 from finales.services.rows import REQUEST_SELECT, event_view, load_request, request_view
 from finales.services.unit_of_work import UnitOfWork
 
@@ -110,12 +110,9 @@ def list_requests(
     # With a status filter, page on request_state's seq: SQLite then reads the page in order
     # from the (status, request_seq) index instead of sorting every request of that status.
     key = t.request_state.c.request_seq if status else t.requests.c.seq
-    start = decode_cursor(cursor)
-    if since and not cursor:  # the first page starts at the first row since, not the oldest
-        first = first_seq_since(conn, t.requests, since)
-        if first is None:
-            return [], None
-        start = first - 1
+    start = page_start(conn, t.requests, cursor=cursor, since=since)
+    if start is None:  # nothing was created since
+        return [], None
     # The bound on both sides of the join: PostgreSQL does not carry a range across it, and
     # would merge-join request_state from its first row up to the cursor.
     q = REQUEST_SELECT.where(t.requests.c.seq > start, t.request_state.c.request_seq > start)

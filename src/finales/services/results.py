@@ -23,7 +23,7 @@ from finales.errors import Forbidden, NotFound, invalid
 from finales.services import tenants
 from finales.services.apply import apply_request, apply_result, insert_request, insert_result
 from finales.services.capabilities import capability_by_id, capability_for_use
-from finales.services.common import decode_cursor, first_seq_since, new_id, page
+from finales.services.common import new_id, page, page_start
 from finales.services.rows import RESULT_SELECT, event_view, load_request, load_result, result_view
 from finales.services.unit_of_work import UnitOfWork
 
@@ -230,12 +230,9 @@ def list_results(
     """One page of results, oldest first, and the cursor of the next page."""
     # With a status filter, page on result_state's seq (read in order from its status index).
     key = t.result_state.c.result_seq if status else t.results.c.seq
-    start = decode_cursor(cursor)
-    if since and not cursor:  # the first page starts at the first result since
-        first = first_seq_since(conn, t.results, since)
-        if first is None:
-            return [], None
-        start = first - 1
+    start = page_start(conn, t.results, cursor=cursor, since=since)
+    if start is None:  # nothing was created since
+        return [], None
     # The bound on both sides of the join (see services.requests.list_requests).
     q = RESULT_SELECT.where(t.results.c.seq > start, t.result_state.c.result_seq > start)
     if request_id:

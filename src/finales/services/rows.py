@@ -45,24 +45,8 @@ _REQUEST_BY_ID = REQUEST_SELECT.where(t.requests.c.id == sa.bindparam("request_i
 
 
 def request_view(row: Row[Any]) -> RequestView:
-    m = row._mapping
-    return RequestView(
-        seq=m["seq"],
-        id=m["id"],
-        quantity=m["quantity"],
-        methods=m["methods"],
-        parameters=m["parameters"],
-        capability_ids=m["capability_ids"],
-        parent_request_id=m["parent_request_id"],
-        requester_tenant_id=m["requester_tenant_id"],
-        requester=m["requester"],
-        requester_principal_id=m["requester_principal_id"],
-        status=RequestStatus(m["status"]),
-        reserved_by=m["reserved_by"],
-        lease_expires_at=m["lease_expires_at"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
+    # REQUEST_COLUMNS are labelled as the view's fields.
+    return RequestView(**{**row._mapping, "status": RequestStatus(row.status)})
 
 
 _REQUEST_FIELDS = tuple(f.name for f in fields(RequestView))
@@ -109,24 +93,8 @@ _RESULT_BY_ID = RESULT_SELECT.where(t.results.c.id == sa.bindparam("result_id"))
 
 
 def result_view(row: Row[Any]) -> ResultView:
-    m = row._mapping
-    return ResultView(
-        id=m["id"],
-        seq=m["seq"],
-        request_id=m["request_id"],
-        request_seq=m["request_seq"],
-        quantity=m["quantity"],
-        method=m["method"],
-        parameters=m["parameters"],
-        data=m["data"],
-        tenant_id=m["tenant_id"],
-        principal_id=m["principal_id"],
-        capability_id=m["capability_id"],
-        status=ResultStatus(m["status"]),
-        supersedes=m["supersedes"],
-        superseded_by=m["superseded_by"],
-        created_at=m["created_at"],
-    )
+    # RESULT_COLUMNS are labelled as the view's fields.
+    return ResultView(**{**row._mapping, "status": ResultStatus(row.status)})
 
 
 def load_result(conn: Connection, result_id: str) -> ResultView:
