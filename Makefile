@@ -21,7 +21,7 @@ typecheck: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(MAKE) --no-print-directory typecheck
-	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 4 --dist worksteal $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/finales demo

@@ -4,6 +4,7 @@ free port, a controllable clock, and a populated "lab" of principals and capabil
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 import uuid
@@ -43,8 +44,7 @@ PG_ADMIN_URL = os.environ.get("FINALES_TEST_PG", "postgresql://postgres@127.0.0.
 BACKENDS = ["sqlite", "postgresql"]
 
 
-# Long tests first: with two workers, a long test collected last keeps one worker busy while
-# the other idles. Seconds per test on a 2-core machine (pytest --durations=0), roughly.
+# Long tests first: a long test collected last keeps one worker busy while the others idle. Seconds per test on a 2-core machine (pytest --durations=0), roughly.
 LONG_FIRST = {
     "test_schemathesis.py": 40,
     "test_crash_recovery.py": 20,
@@ -60,6 +60,17 @@ LONG_FIRST = {
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: -LONG_FIRST.get(item.path.name, 0))
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI, run in process, configures the root logger onto its runner's stderr, which is
+    closed afterwards: put the root logger back so that a later test logs nowhere closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
