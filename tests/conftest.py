@@ -44,7 +44,8 @@ PG_ADMIN_URL = os.environ.get("FINALES_TEST_PG", "postgresql://postgres@127.0.0.
 BACKENDS = ["sqlite", "postgresql"]
 
 
-# Long tests first: a long test collected last keeps one worker busy while the others idle. Seconds per test on a 2-core machine (pytest --durations=0), roughly.
+# Long tests first: a long test collected last keeps one worker busy while the others idle.
+# Seconds per test on a 2-core machine (pytest --durations=0), roughly.
 LONG_FIRST = {
     "test_schemathesis.py": 40,
     "test_crash_recovery.py": 20,
