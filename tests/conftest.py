@@ -9,6 +9,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -225,6 +226,46 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+class PgCopies:
+    """Copies of template databases, each made one test ahead in a background thread (and
+    dropped in it): a test gets a copy that was made while the previous one ran, since
+    CREATE DATABASE mostly waits on the disk."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-copies")
+        self.ahead: dict[str, Future[str]] = {}
+
+    def _create(self, template: str) -> str:
+        name = f"{self.prefix}_{next(_counter)}"
+        _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return name
+
+    def take(self, template: str) -> str:
+        made = self.ahead.pop(template, None)
+        name = made.result() if made is not None else self._create(template)
+        self.ahead[template] = self.pool.submit(self._create, template)
+        return name
+
+    def drop(self, name: str) -> None:
+        self.pool.submit(_pg_exec, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        for made in self.ahead.values():
+            self.drop(made.result())
+        self.pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def pg_copies(
+    pg_template: str, pg_lab_template: tuple[str, LabSeed], worker_id_safe: str
+) -> Iterator[PgCopies]:
+    """Set up after both templates, so torn down (copies in flight finished) before them."""
+    copies = PgCopies(f"finales_t_{worker_id_safe}")
+    yield copies
+    copies.close()
+
+
 @pytest.fixture
 def database_url(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, worker_id_safe: str
@@ -240,10 +281,10 @@ def database_url(
     template = request.getfixturevalue("pg_lab_template" if seeded else "pg_template")
     if seeded:
         template = template[0]
-    name = f"finales_t_{worker_id_safe}_{next(_counter)}"
-    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    copies: PgCopies = request.getfixturevalue("pg_copies")
+    name = copies.take(template)
     yield _pg_url(name)
-    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    copies.drop(name)
 
 
 # ------------------------------------------------------------------------------ time
