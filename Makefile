@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip  # a current pip resolves faster
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
