@@ -137,12 +137,13 @@ def user_add(
         from finales.services import auth, tenants
 
     password = _read_password(password_stdin)
-    if password is not None and len(password) < 8:
-        fail("the password must have at least 8 characters")
+    actor = _cli_principal().name
 
     def op(uow: UnitOfWork) -> UserView:
         tenant_id = tenants.find_tenant(uow.conn, tenant).id if tenant is not None else None
-        return auth.add_principal(uow, name=name, role=role, tenant_id=tenant_id, password=password)
+        return auth.add_principal(
+            uow, name=name, role=role, tenant_id=tenant_id, password=password, actor=actor
+        )
 
     p = store.write(op)
     if as_json:
@@ -153,18 +154,132 @@ def user_add(
 
 @user_app.command("list")
 def user_list(as_json: JsonOpt = False) -> None:
-    """List users and their roles."""
+    """List users, their roles and whether they are disabled."""
     with needs("server", "'finales user list'"):
         from finales.cli import store
         from finales.services import auth
 
     rows = store.read(auth.list_principals)
     if as_json:
-        emit_json([asdict(r) for r in rows])
+        emit_json([_user_json(r) for r in rows])
         return
-    table = Table("name", "role", "tenant", "id")
+    table = Table("name", "role", "tenant", "id", "disabled")
     for r in rows:
-        table.add_row(r.name, r.role.value, r.tenant_id or "", r.id)
+        disabled = r.disabled_at.isoformat(timespec="seconds") if r.disabled_at else ""
+        table.add_row(r.name, r.role.value, r.tenant_id or "", r.id, disabled)
+    out.print(table)
+
+
+def _user_json(view: UserView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "name": view.name,
+        "role": view.role.value,
+        "tenant_id": view.tenant_id,
+        "created_at": view.created_at.isoformat(),
+        "disabled_at": view.disabled_at.isoformat() if view.disabled_at else None,
+    }
+
+
+def _change_user(name: str, as_json: bool, done: str, **change: Any) -> None:
+    """Apply one change to a user through the service the API uses (same rules, same audit)."""
+    with needs("server", "'finales user'"):
+        from finales.cli import store
+        from finales.services import auth, tenants
+
+    principal = _cli_principal()
+
+    def op(uow: UnitOfWork) -> UserView:
+        tenant = change.pop("tenant", None)
+        if tenant is not None:
+            change["tenant_id"] = tenants.find_tenant(uow.conn, tenant).id
+        return auth.update_user(
+            uow, principal=principal, name=name, change=auth.UserChange(**change)
+        )
+
+    view = store.write(op)
+    if as_json:
+        emit_json(_user_json(view))
+    else:
+        out.print(f"user {view.name}: {done}", highlight=False)
+
+
+@user_app.command("disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="login name")], as_json: JsonOpt = False
+) -> None:
+    """Disable a user: its API keys and tokens are refused from the next call on (every server
+    process). Nothing it did is deleted; 'finales user enable' undoes it."""
+    _change_user(name, as_json, "disabled (keys and tokens refused)", disabled=True)
+
+
+@user_app.command("enable")
+def user_enable(
+    name: Annotated[str, typer.Argument(help="login name")], as_json: JsonOpt = False
+) -> None:
+    """Re-enable a disabled user (its tokens stay ended: it logs in again; keys work again)."""
+    _change_user(name, as_json, "enabled", disabled=False)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    name: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[Role, typer.Option(help="the new role")],
+    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a user another role (effective on its next call)."""
+    _change_user(name, as_json, f"role {role.value}", role=role, tenant=tenant)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    name: Annotated[str, typer.Argument(help="login name")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a user's password (prompted, or from stdin); its earlier tokens end."""
+    password = _read_password(password_stdin)
+    if password is None:
+        fail("no password: run in a terminal, or pass --password-stdin")
+    _change_user(name, as_json, "password set; earlier tokens ended", password=password)
+
+
+@user_app.command("logout")
+def user_logout(
+    name: Annotated[str, typer.Argument(help="login name")], as_json: JsonOpt = False
+) -> None:
+    """Log a user out everywhere: every token issued so far is refused (keys stay valid)."""
+    with needs("server", "'finales user logout'"):
+        from finales.cli import store
+        from finales.services import auth
+
+    principal = _cli_principal()
+    view = store.write(lambda uow: auth.end_tokens(uow, principal=principal, name=name))
+    if as_json:
+        emit_json(_user_json(view))
+    else:
+        out.print(f"user {view.name}: every token issued so far ended", highlight=False)
+
+
+@user_app.command("history")
+def user_history(
+    name: Annotated[str, typer.Argument(help="login name")], as_json: JsonOpt = False
+) -> None:
+    """A user's audit history: creation, keys, roles, passwords, disabling, logouts."""
+    with needs("server", "'finales user history'"):
+        from finales.cli import store
+        from finales.services import auth
+
+    events = store.read(lambda conn: auth.principal_history(conn, None, name))
+    if as_json:
+        emit_json([{**asdict(e), "at": e.at.isoformat()} for e in events])
+        return
+    table = Table("at", "action", "by", "note")
+    for e in events:
+        table.add_row(e.at.isoformat(timespec="seconds"), e.action, e.actor, e.message)
     out.print(table)
 
 
@@ -178,13 +293,63 @@ def apikey_create(
         from finales.cli import store
         from finales.services import auth
 
-    made = store.write(lambda uow: auth.create_api_key(uow, principal_name=name))
+    actor = _cli_principal().name
+    made = store.write(lambda uow: auth.create_api_key(uow, principal_name=name, actor=actor))
     if as_json:
         emit_json(asdict(made))
     else:
         # The key goes to stdout alone so that scripts can capture it; the note to stderr.
         err.print(f"API key {made.id} for {name} (shown once; store it safely):", highlight=False)
         print(made.key)  # noqa: T201
+
+
+@apikey_app.command("list")
+def apikey_list(
+    user: Annotated[str | None, typer.Option("--user", help="only this user's keys")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List API keys (ids, owners, when created and revoked; never the keys)."""
+    with needs("server", "'finales apikey list'"):
+        from finales.cli import store
+        from finales.services import auth
+
+    keys = store.read(lambda conn: auth.list_api_keys(conn, owner=user))
+    if as_json:
+        emit_json(
+            [
+                {
+                    "id": k.id,
+                    "principal": k.principal,
+                    "created_at": k.created_at.isoformat(),
+                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                }
+                for k in keys
+            ]
+        )
+        return
+    table = Table("id", "user", "created", "revoked")
+    for k in keys:
+        revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""
+        table.add_row(k.id, k.principal, k.created_at.isoformat(timespec="seconds"), revoked)
+    out.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id ('finales apikey list')")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke an API key: refused from the next call on, on every server process."""
+    with needs("server", "'finales apikey revoke'"):
+        from finales.cli import store
+        from finales.services import auth
+
+    principal = _cli_principal()
+    key = store.write(lambda uow: auth.revoke_api_key(uow, principal=principal, key_id=key_id))
+    if as_json:
+        emit_json({"id": key.id, "principal": key.principal, "revoked": True})
+    else:
+        out.print(f"API key {key.id} of {key.principal} revoked", highlight=False)
 
 
 # ------------------------------------------------------------------------------------ capabilities

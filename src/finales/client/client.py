@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 from finales import schemas
 from finales.client.errors import RequestRetracted, WaitTimeout
@@ -67,6 +68,54 @@ class FinalesClient(BaseClient):
     def list_users(self) -> list[schemas.User]:
         """All principals (admin)."""
         return parse(list[schemas.User], self._get(f"{API}/users"))
+
+    def update_user(
+        self,
+        name: str,
+        *,
+        role: Role | str | None = None,
+        tenant_id: str | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+    ) -> schemas.User:
+        """Change a user's role, password, or disable / re-enable it (admin); a field left
+        None stays as it is. Disabling and a new password end the user's tokens."""
+        body = {
+            k: v
+            for k, v in {
+                "role": None if role is None else str(role),
+                "tenant_id": tenant_id,
+                "disabled": disabled,
+                "password": password,
+            }.items()
+            if v is not None
+        }
+        r = self._send("PATCH", f"{API}/users/{quote(name, safe='')}", idempotent=True, json=body)
+        return schemas.User.model_validate(r.json())
+
+    def end_tokens(self, name: str | None = None) -> schemas.User:
+        """Log a user out everywhere (admin, or ``None``: the caller itself): every token
+        issued so far is refused. API keys stay valid."""
+        path = (
+            f"{API}/auth/logout" if name is None else f"{API}/users/{quote(name, safe='')}/logout"
+        )
+        return schemas.User.model_validate(self._action(path, None, idempotent=True))
+
+    def user_history(self, name: str) -> list[schemas.PrincipalEvent]:
+        """A user's audit history (admin)."""
+        data = self._get(f"{API}/users/{quote(name, safe='')}/events")
+        return parse(list[schemas.PrincipalEvent], data)
+
+    def list_api_keys(self, principal: str | None = None) -> list[schemas.ApiKeyInfo]:
+        """API keys, or one principal's, with their revocation time (admin). Never a key."""
+        return parse(
+            list[schemas.ApiKeyInfo], self._get(f"{API}/auth/api-keys", principal=principal)
+        )
+
+    def revoke_api_key(self, key_id: str) -> schemas.ApiKeyInfo:
+        """Revoke an API key (admin, or its own principal): refused from the next call on."""
+        r = self._send("DELETE", f"{API}/auth/api-keys/{quote(key_id, safe='')}", idempotent=True)
+        return schemas.ApiKeyInfo.model_validate(r.json())
 
     # ------------------------------------------------------------------ capabilities
 

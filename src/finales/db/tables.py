@@ -35,6 +35,24 @@ principals = sa.Table(
     sa.Column("tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=True),
     sa.Column("password_hash", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Administration changes these in place; principal_events keeps what changed, by whom.
+    sa.Column("disabled_at", UTCDateTime, nullable=True),
+    # Tokens carry the generation they were issued under: raising it ends them all.
+    sa.Column("token_generation", sa.Integer, nullable=False, server_default="0"),
+)
+
+# The audit history of the principals and their keys: who created, disabled, re-enabled,
+# changed the role or password of whom, and which keys and tokens were revoked. Never a secret.
+principal_events = sa.Table(
+    "principal_events",
+    metadata,
+    _pk(),
+    sa.Column("principal_id", ID, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Index("ix_principal_events_principal", "principal_id", "seq"),
 )
 
 api_keys = sa.Table(
@@ -44,6 +62,7 @@ api_keys = sa.Table(
     sa.Column("principal_id", ID, sa.ForeignKey("principals.id"), nullable=False),
     sa.Column("key_hash", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 capabilities = sa.Table(
@@ -225,5 +244,5 @@ RECORD_TABLES = (
     "request_methods",
     "results",
 )
-EVENT_TABLES = ("capability_events", "request_events", "result_events")
+EVENT_TABLES = ("capability_events", "request_events", "result_events", "principal_events")
 PROJECTION_TABLES = ("request_state", "result_state")

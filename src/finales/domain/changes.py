@@ -38,4 +38,10 @@ class CatalogueChanged:
     """Offers or capabilities changed: every waiting poll re-reads what it serves."""
 
 
-Change = RequestClaimable | RequestChanged | CatalogueChanged
+@dataclass(frozen=True, slots=True)
+class CredentialsChanged:
+    """A key was revoked, a user disabled, re-enabled, given another role or password, or its
+    tokens ended: every server process forgets the principals it has cached."""
+
+
+Change = RequestClaimable | RequestChanged | CatalogueChanged | CredentialsChanged

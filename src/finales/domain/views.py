@@ -141,6 +141,30 @@ class UserView:
     role: Role
     tenant_id: str | None
     created_at: datetime
+    disabled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyView:
+    """An API key as an admin may see it: which principal it authenticates as and whether it
+    was revoked; never the key or its hash."""
+
+    id: str
+    principal: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalEventView:
+    """One entry of the audit history of a principal (who did what to it, when)."""
+
+    seq: int
+    principal: str
+    at: datetime
+    actor: str
+    action: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)

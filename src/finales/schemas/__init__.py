@@ -7,15 +7,38 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+)
 
+from finales.domain.names import NAME_MAX_CHARS, NAME_PATTERN, name_problem
 from finales.domain.principals import Role as Role
 from finales.domain.statuses import RequestStatus as RequestStatus
 from finales.domain.statuses import ResultStatus as ResultStatus
 
 T = TypeVar("T")
 
-NAME = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\- ]+$")
+
+def _a_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A user-given name (quantity, method, tenant, principal): the domain's rule, and its pattern
+# in the OpenAPI document.
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=NAME_MAX_CHARS, pattern=NAME_PATTERN),
+    AfterValidator(_a_name),
+]
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -60,7 +83,7 @@ class ApiKey(BaseModel):
 
 
 class UserCreate(Strict):
-    name: str = NAME
+    name: Name
     role: Role
     tenant_id: str | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1024)
@@ -72,11 +95,55 @@ class User(BaseModel):
     role: Role
     tenant_id: str | None
     created_at: datetime
+    disabled_at: datetime | None = Field(
+        default=None, description="when an admin disabled the user; null: enabled"
+    )
+
+
+class UserUpdate(Strict):
+    """What an admin changes of a user; an absent field stays as it is."""
+
+    role: Role | None = None
+    tenant_id: str | None = Field(
+        default=None, description="with role tenant: the tenant the user acts as"
+    )
+    disabled: bool | None = Field(
+        default=None, description="true: refuse the user's keys and tokens from now on"
+    )
+    password: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=1024,
+        description="a new password; the user's earlier tokens end",
+    )
+
+
+class ApiKeyInfo(BaseModel):
+    """An API key as listed: never the key or its hash."""
+
+    id: str
+    principal: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class PrincipalEvent(BaseModel):
+    """One entry of a user's audit history."""
+
+    seq: int
+    principal: str
+    at: datetime
+    actor: str
+    action: str = Field(
+        description="created, api_key_created, api_key_revoked, role_changed, password_set, "
+        "disabled, enabled or tokens_ended"
+    )
+    message: str
 
 
 class CapabilityCreate(Strict):
-    quantity: str = NAME
-    method: str = NAME
+    quantity: Name
+    method: Name
     request_schema: dict[str, Any]
     result_schema: dict[str, Any]
     description: str = ""
@@ -100,7 +167,7 @@ class CapabilityState(Strict):
 
 
 class TenantCreate(Strict):
-    name: str = NAME
+    name: Name
     description: str = ""
     contact: str = ""
 

@@ -69,7 +69,8 @@ def create_app(
         if db.dialect == "postgresql":
             from finales.server.pg_notify import PgWakeups  # psycopg: the postgres extra
 
-            wakeups = asyncio.create_task(PgWakeups(db, state.notifier).run())
+            link = PgWakeups(db, state.notifier, on_credentials=state.principals.clear)
+            wakeups = asyncio.create_task(link.run())
         try:
             yield
         finally:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from finales.db.engine import Database
+from finales.domain.changes import Change, CredentialsChanged
 from finales.domain.leases import utcnow
 from finales.domain.principals import Principal
 from finales.domain.validation import ValidatorCache
@@ -23,8 +24,11 @@ __all__ = ["AppState", "Notifier", "PrincipalCache"]
 class PrincipalCache:
     """Credential -> principal for a few seconds, keyed by a digest (no secret kept).
 
-    Principals are immutable today (no role changes, no key revocation); when those arrive
-    they must call ``clear``. The TTL bounds how stale an entry can be meanwhile.
+    Emptied whenever credentials change (a key revoked, a user disabled, given another role or
+    password, tokens ended): at once by the server process that made the change (before it
+    answers), at the commit on PostgreSQL for the other processes (``finales_credentials``
+    notification), and at the next look for changes (``long_poll_recheck_s``) for a change
+    that arrived otherwise (the CLI on SQLite, a lost notification). The TTL is a last bound.
     """
 
     def __init__(self, ttl_s: float = 30.0, maxsize: int = 4096) -> None:
@@ -72,7 +76,17 @@ class AppState:
     def __post_init__(self) -> None:
         # Every write goes through a unit of work that publishes what it changed to the
         # notifier once committed: no route decides whom to wake.
-        self.tx = Transactions(self.db, clock=self.clock, publish=self.notifier.publish)
+        self.tx = Transactions(self.db, clock=self.clock, publish=self._publish)
+
+    def _publish(self, changes: Sequence[Change]) -> None:
+        """After a commit: forget cached principals when credentials changed (here, in the
+        committing thread, so that the caller's next call is checked afresh), and wake the
+        long-polls the other changes concern."""
+        if any(isinstance(c, CredentialsChanged) for c in changes):
+            self.principals.clear()
+            changes = [c for c in changes if not isinstance(c, CredentialsChanged)]
+        if changes:
+            self.notifier.publish(changes)
 
     def now(self) -> datetime:
         return self.clock().astimezone(UTC)

@@ -13,9 +13,11 @@ from pydantic import BaseModel
 
 from finales import schemas
 from finales.domain.views import (
+    ApiKeyView,
     CapabilityView,
     EventView,
     NewApiKey,
+    PrincipalEventView,
     RequestView,
     ResultView,
     TenantView,
@@ -58,6 +60,14 @@ def user(view: UserView) -> Any:
 
 def api_key(view: NewApiKey) -> Any:
     return _json(schemas.ApiKey, view)
+
+
+def api_key_info(view: ApiKeyView) -> Any:
+    return _json(schemas.ApiKeyInfo, view)
+
+
+def principal_events(views: Iterable[PrincipalEventView]) -> list[Any]:
+    return [_json(schemas.PrincipalEvent, v) for v in views]
 
 
 def page(items: list[Any], cursor: str | None) -> dict[str, Any]:

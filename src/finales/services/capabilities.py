@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row
 
 from finales.db import tables as t
 from finales.domain.changes import CatalogueChanged
+from finales.domain.names import check_name
 from finales.domain.principals import Principal, Role
 from finales.domain.validation import check_schema
 from finales.domain.views import CapabilityVersion, CapabilityView
@@ -46,6 +47,8 @@ def register_capability(
 ) -> CapabilityView:
     """Register a capability, or a new version of an existing (quantity, method)."""
     principal.require(Role.ADMIN)
+    check_name(quantity, "/quantity")
+    check_name(method, "/method")
     check_schema(request_schema, "/request_schema")
     check_schema(result_schema, "/result_schema")
     conn, now = uow.conn, uow.now

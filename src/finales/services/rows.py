@@ -125,6 +125,7 @@ USER_COLUMNS = (
     t.principals.c.role,
     t.principals.c.tenant_id,
     t.principals.c.created_at,
+    t.principals.c.disabled_at,
 )
 
 
@@ -135,4 +136,5 @@ def user_view(row: Any) -> UserView:
         role=Role(row.role),
         tenant_id=row.tenant_id,
         created_at=row.created_at,
+        disabled_at=row.disabled_at,
     )

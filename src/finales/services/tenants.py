@@ -14,6 +14,7 @@ from finales.db import tables as t
 from finales.domain import policy
 from finales.domain.changes import CatalogueChanged
 from finales.domain.limitations import check_limitations
+from finales.domain.names import check_name
 from finales.domain.principals import Principal, Role
 from finales.domain.validation import raise_if_invalid
 from finales.domain.views import OfferView, TenantView
@@ -35,6 +36,7 @@ def add_tenant(
     """Register a tenant (admin). ``tenant_id`` keeps an existing id (a tenant moving from a
     FINALES 2 server keeps the ``tenant_uuid`` its configuration already names)."""
     principal.require(Role.ADMIN)
+    check_name(name, "/name")
     conn = uow.conn
     if tenant_id is not None:
         try:
