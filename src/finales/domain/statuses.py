@@ -62,6 +62,15 @@ REQUEST_ACTIONS: dict[RequestAction, tuple[frozenset[RequestStatus | None], Requ
     RequestAction.RETRACT: (frozenset({R.PENDING, R.RESERVED}), R.RETRACTED),
     RequestAction.RESOLVE: (frozenset({R.RESERVED}), R.RESOLVED),
 }
+# The actions that act on a reservation: the reserver's (or an admin's for it) heartbeat,
+# release and result. Each needs the lease live at the time of the change, whether or not the
+# sweeper has recorded its expiry yet (``finales.domain.leases``). Expire needs the opposite.
+# Retract is not one: the requester withdraws its request whatever the lease says. No result
+# action is either: a result exists once its request is resolved (or recorded unsolicited),
+# and the lease ends there.
+LIVE_LEASE_ACTIONS = frozenset(
+    {RequestAction.HEARTBEAT, RequestAction.RELEASE, RequestAction.RESOLVE}
+)
 RESULT_ACTIONS: dict[ResultAction, tuple[frozenset[ResultStatus | None], ResultStatus]] = {
     ResultAction.POST: (frozenset({None}), S.ORIGINAL),
     ResultAction.AMEND: (frozenset({S.ORIGINAL}), S.AMENDED),

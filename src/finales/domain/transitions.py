@@ -7,6 +7,25 @@ The services apply a transition with one conditional write plus one appended eve
 (``finales.services.apply``); the write re-checks the transition's ``from_status`` (and the
 reservation it was planned against) under the row lock, so a change planned from a view that
 another writer has meanwhile made stale fails instead of overwriting it (``lost_race``).
+
+Leases. Expiry is a fact of the clock, not of the sweeper. The reserver's actions on its
+reservation - heartbeat, release, the result that resolves it (``LIVE_LEASE_ACTIONS``, through
+either door) - need the lease live at the time of the change, and ``_request`` checks that one
+rule for all of them (``require_live_lease``): a lease that has run out is refused with
+``LeaseExpired`` (409, "the lease on request ... expired at ...; claim the request again")
+before and whether or not the sweeper has recorded its expiry. The conditional write repeats
+the check against the row (``LeaseGuard.LIVE``), so a plan made from a stale view cannot slip a
+change past an expiry either. Claim and retract plan the expiry first (``plan_expiry``), so
+their history shows the request pending again before it is claimed or withdrawn.
+
+A refusal does not record the expiry (no ``system / lease expired`` event in the refused
+call's transaction), for three reasons. A refused call changes nothing: its transaction rolls
+back, and an idempotency-keyed POST stores no answer for an error, so its retry must find the
+store as the first call found it - an event written by an error answer would be a change the
+client cannot see in what it was told. Nothing waits for the event: every transition already
+reads the expiry from the clock, and the next claim records it before claiming. And the lease
+sweeper records it, with the same event, within ``lease_sweep_s``; it is also what wakes the
+work long-polls of the tenants who may claim the request now.
 """
 
 from __future__ import annotations
@@ -15,9 +34,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from finales.domain import policy
-from finales.domain.leases import is_expired, lease_expiry
+from finales.domain.leases import LeaseGuard, is_expired, is_live, lease_expiry
 from finales.domain.principals import Principal
 from finales.domain.statuses import (
+    LIVE_LEASE_ACTIONS,
     REQUEST_ACTIONS,
     RESULT_ACTIONS,
     RequestAction,
@@ -48,8 +68,9 @@ class RequestTransition:
     message: str
     # Compare-and-set: the reservation the plan was made against must still hold...
     expect_reserved_by: str | None = None
-    # ... and, for an expiry, its lease must still have run out at ``at``.
-    expect_lease_due: bool = False
+    # ... and its lease must still be live at ``at`` (the reserver's actions) or still have
+    # run out at ``at`` (an expiry).
+    lease: LeaseGuard = LeaseGuard.NONE
 
     def applied_to(self, view: RequestView) -> RequestView:
         """The view after this transition (what the conditional write leaves in the row)."""
@@ -95,13 +116,18 @@ def _request(
     tenant_id: str | None,
     message: str,
     lease_expires_at: datetime | None = None,
-    expect_lease_due: bool = False,
 ) -> RequestTransition:
     sources, target = REQUEST_ACTIONS[action]
     current = view.status if view is not None else None
     if current not in sources:  # the planners check first, with their own words
         raise InvalidTransition(f"a request cannot {action} from {current}")
     reserved = view.reserved_by if view is not None else None
+    lease = LeaseGuard.NONE
+    if action in LIVE_LEASE_ACTIONS and view is not None:  # (they all start from reserved)
+        require_live_lease(view, at)
+        lease = LeaseGuard.LIVE
+    elif action is RequestAction.EXPIRE:
+        lease = LeaseGuard.DUE
     return RequestTransition(
         action=action,
         from_status=current,
@@ -113,8 +139,22 @@ def _request(
         lease_expires_at=lease_expires_at if target is R.RESERVED else None,
         message=message,
         expect_reserved_by=reserved if current is R.RESERVED else None,
-        expect_lease_due=expect_lease_due,
+        lease=lease,
     )
+
+
+def require_live_lease(view: RequestView, now: datetime) -> None:
+    """The one lease rule of the reserver's actions: its lease must be live at ``now``.
+
+    Raises ``LeaseExpired`` (409) naming when it ran out, recorded by the sweeper or not.
+    """
+    if not is_live(view.lease_expires_at, now):
+        raise lease_expired(view.id, view.lease_expires_at)
+
+
+def lease_expired(request_id: str, expired_at: datetime | None) -> LeaseExpired:
+    when = f" at {expired_at.isoformat()}" if expired_at is not None else ""
+    return LeaseExpired(f"the lease on request {request_id} expired{when}; claim the request again")
 
 
 def _allowed(action: RequestAction, view: RequestView) -> bool:
@@ -152,7 +192,6 @@ def plan_expiry(view: RequestView, now: datetime) -> RequestTransition | None:
         actor=SYSTEM_ACTOR,
         tenant_id=None,
         message="lease expired",
-        expect_lease_due=True,
     )
 
 
@@ -189,13 +228,12 @@ def not_claimable(request_id: str, status: RequestStatus | None) -> InvalidTrans
 def plan_heartbeat(
     view: RequestView, principal: Principal, now: datetime, *, lease_s: float | None
 ) -> RequestTransition:
-    """Extend the reserver's lease; a lease that has run out cannot be extended."""
+    """Extend the reserver's lease; a lease that has run out cannot be extended (409, the
+    lease rule of ``_request``)."""
     if not _allowed(RequestAction.HEARTBEAT, view):
         raise InvalidTransition(f"request {view.id} is {view.status}, not reserved")
     if not principal.may_act_for(view.reserved_by):
         raise Forbidden("this request is reserved by another tenant")
-    if is_expired(view.lease_expires_at, now):
-        raise LeaseExpired(f"the lease on request {view.id} has expired; claim it again")
     return _request(
         view,
         RequestAction.HEARTBEAT,
@@ -210,7 +248,11 @@ def plan_heartbeat(
 def plan_release(
     view: RequestView, principal: Principal, now: datetime, *, message: str = ""
 ) -> RequestTransition:
-    """Give a reservation back (reserver or admin): the request is pending again."""
+    """Give a reservation back (reserver or admin): the request is pending again.
+
+    A reservation whose lease has run out is no longer there to give back: 409, as for the
+    heartbeat and the result (the request is claimable already; the sweeper records it).
+    """
     if not _allowed(RequestAction.RELEASE, view):
         raise InvalidTransition(f"request {view.id} is {view.status}, not reserved")
     if not principal.may_act_for(view.reserved_by):
@@ -228,7 +270,9 @@ def plan_release(
 def plan_retract(
     view: RequestView, principal: Principal, now: datetime, *, message: str = ""
 ) -> RequestTransition:
-    """Withdraw a pending or reserved request (requester or admin)."""
+    """Withdraw a pending or reserved request (requester or admin), whatever its lease says:
+    the requester's decision does not depend on the reserver's lease. (The service plans a
+    due expiry first, so the history says the request was pending when it was withdrawn.)"""
     if not policy.may_retract(principal, view):
         raise Forbidden("only the requester or an admin may retract this request")
     if not _allowed(RequestAction.RETRACT, view):
@@ -255,7 +299,14 @@ def plan_resolve(
     view: RequestView, principal: Principal, now: datetime, *, result_id: str
 ) -> RequestTransition:
     """The reserver (or an admin, for it) posts the result: the request is resolved. The
-    transition's ``tenant_id`` is the tenant the result belongs to."""
+    transition's ``tenant_id`` is the tenant the result belongs to.
+
+    The lease must be live at ``now`` (``require_live_lease``): a result that comes after its
+    lease ran out is refused with 409 even before the sweeper has recorded the expiry - the
+    request may be claimed by another tenant from that instant, and two resolutions of one
+    request must not both be accepted. The poster claims again and re-posts (the tenant
+    runtime does so on ``LeaseExpired``).
+    """
     if not _allowed(RequestAction.RESOLVE, view):
         raise InvalidTransition(f"request {view.id} is {_NOT_RESOLVABLE[view.status]}")
     if principal.is_admin:
@@ -275,13 +326,20 @@ def plan_resolve(
 
 
 def lost_race(
-    tr: RequestTransition, request_id: str, current: RequestStatus | None
+    tr: RequestTransition,
+    request_id: str,
+    current: RequestStatus | None,
+    lease_expires_at: datetime | None = None,
 ) -> FinalesError:
-    """The error for a transition whose conditional write found the row changed."""
+    """The error for a transition whose conditional write found the row changed
+    (``current``, ``lease_expires_at``: the row as the write found it)."""
     if tr.action is RequestAction.CLAIM:
         return not_claimable(request_id, current)
-    if tr.action is RequestAction.HEARTBEAT:
-        return LeaseExpired(f"the lease on request {request_id} was lost")
+    if tr.lease is LeaseGuard.LIVE:
+        if current is R.RESERVED and is_expired(lease_expires_at, tr.at):
+            return lease_expired(request_id, lease_expires_at)
+        if current in (R.PENDING, R.RESERVED):  # expired and swept (then perhaps reclaimed)
+            return LeaseExpired(f"the lease on request {request_id} was lost meanwhile")
     return InvalidTransition(f"request {request_id} changed status meanwhile; reload it")
 
 

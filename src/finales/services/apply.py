@@ -6,10 +6,12 @@ record, its projection row and the first event). The projection changes only in 
 transaction that appends the event driving it (architecture.md, principle 1).
 
 Concurrency: the UPDATE's WHERE clause is the compare-and-set. It re-checks the status the
-plan started from - and the reservation it was planned against, and for an expiry that the
-lease is still due - under the row lock (SQLite: the write lock taken by BEGIN IMMEDIATE;
-PostgreSQL: the row lock, with the WHERE re-evaluated on the latest row version). A plan made
-from a view that another writer made stale therefore changes nothing and raises.
+plan started from - and the reservation it was planned against, and the lease (still live at
+the transition's time for the reserver's actions, still run out for an expiry; the rule of
+``finales.domain.leases``, in SQL) - under the row lock (SQLite: the write lock taken by
+BEGIN IMMEDIATE; PostgreSQL: the row lock, with the WHERE re-evaluated on the latest row
+version). A plan made from a view that another writer made stale - or from a lease the clock
+has run out meanwhile - therefore changes nothing and raises.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from finales.db import tables as t
+from finales.domain.leases import LeaseGuard
 from finales.domain.principals import Principal
 from finales.domain.statuses import RequestStatus
 from finales.domain.transitions import RequestTransition, ResultTransition, lost_race
@@ -30,13 +33,16 @@ from finales.errors import InvalidTransition
 rs, st = t.request_state, t.result_state
 
 
-def _request_update(*, guard_reservation: bool, guard_lease: bool) -> Any:
+def _request_update(*, guard_reservation: bool, lease: LeaseGuard) -> Any:
     cond = [rs.c.request_seq == sa.bindparam("seq"), rs.c.status == sa.bindparam("from_status")]
     if guard_reservation:
         cond.append(rs.c.reserved_by == sa.bindparam("expect_reserved_by"))
-    if guard_lease:
-        due = sa.bindparam("at", type_=rs.c.lease_expires_at.type)
-        cond += [rs.c.lease_expires_at.is_not(None), rs.c.lease_expires_at <= due]
+    at = sa.bindparam("at", type_=rs.c.lease_expires_at.type)
+    expiry = rs.c.lease_expires_at
+    if lease is LeaseGuard.DUE:  # leases.is_expired
+        cond += [expiry.is_not(None), expiry <= at]
+    elif lease is LeaseGuard.LIVE:  # leases.is_live
+        cond.append(sa.or_(expiry.is_(None), expiry > at))
     return (
         rs.update()
         .where(*cond)
@@ -50,17 +56,19 @@ def _request_update(*, guard_reservation: bool, guard_lease: bool) -> Any:
     )
 
 
-# The four shapes of the compare-and-set, built once (hot path).
+# The shapes of the compare-and-set, built once (hot path).
 _REQUEST_UPDATES = {
-    (reservation, lease): _request_update(guard_reservation=reservation, guard_lease=lease)
+    (reservation, lease): _request_update(guard_reservation=reservation, lease=lease)
     for reservation in (False, True)
-    for lease in (False, True)
+    for lease in LeaseGuard
 }
 _INSERT_REQUEST_EVENT = t.request_events.insert()
 _INSERT_REQUEST = t.requests.insert().returning(t.requests.c.seq)
 _INSERT_METHODS = t.request_methods.insert()
 _INSERT_REQUEST_STATE = rs.insert()
-_REQUEST_STATUS = sa.select(rs.c.status).where(rs.c.request_seq == sa.bindparam("seq"))
+_REQUEST_STATUS = sa.select(rs.c.status, rs.c.lease_expires_at).where(
+    rs.c.request_seq == sa.bindparam("seq")
+)
 
 
 def _append_request_event(conn: Connection, seq: int, tr: RequestTransition) -> None:
@@ -86,7 +94,7 @@ def apply_request(conn: Connection, view: RequestView, tr: RequestTransition) ->
     """
     if tr.from_status is None:
         raise ValueError("a creation is written with insert_request")
-    guard = (tr.expect_reserved_by is not None, tr.expect_lease_due)
+    guard = (tr.expect_reserved_by is not None, tr.lease)
     done = conn.execute(
         _REQUEST_UPDATES[guard],
         {
@@ -100,8 +108,10 @@ def apply_request(conn: Connection, view: RequestView, tr: RequestTransition) ->
         },
     ).first()
     if done is None:
-        current = conn.execute(_REQUEST_STATUS, {"seq": view.seq}).scalar()
-        raise lost_race(tr, view.id, RequestStatus(current) if current else None)
+        row = conn.execute(_REQUEST_STATUS, {"seq": view.seq}).first()
+        if row is None:
+            raise lost_race(tr, view.id, None)
+        raise lost_race(tr, view.id, RequestStatus(row.status), row.lease_expires_at)
     _append_request_event(conn, view.seq, tr)
     return tr.applied_to(view)
 

@@ -240,8 +240,12 @@ def release(
 def retract(
     uow: UnitOfWork, *, principal: Principal, request_id: str, message: str = ""
 ) -> RequestView:
-    """Withdraw a pending or reserved request (requester or admin)."""
-    view = load_request(uow.conn, request_id)
+    """Withdraw a pending or reserved request (requester or admin), whatever its lease says.
+
+    A lease that has run out is recorded as expired first (expiry is a fact of the clock, as
+    in ``claim``), so the history says the request was pending, not reserved, when withdrawn.
+    """
+    view = _expire_if_due(uow, load_request(uow.conn, request_id))
     after = apply_request(
         uow.conn, view, plan.plan_retract(view, principal, uow.now, message=message)
     )
