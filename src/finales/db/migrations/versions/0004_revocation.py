@@ -29,7 +29,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("revoked_at", UTCDateTime(timezone=True), nullable=True))
     op.create_table(
         "principal_events",
-        sa.Column("seq", BigId(), autoincrement=True, nullable=False),
+        sa.Column("seq", BigId, autoincrement=True, nullable=False),
         sa.Column("principal_id", sa.String(length=36), nullable=False),
         sa.Column("at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
