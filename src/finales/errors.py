@@ -94,8 +94,20 @@ class InvalidPayload(FinalesError):
     code = "invalid_payload"
 
 
+class TooManyRequests(FinalesError):
+    """429: too many failed logins for this user or from this address; retry after
+    ``retry_after_s`` seconds (the answer's ``Retry-After``)."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(FinalesError):
-    """503: the database is busy or unreachable; clients should retry."""
+    """503: the database is busy or unreachable, or the server is saturated; retry."""
 
     status_code = 503
     code = "unavailable"
@@ -121,6 +133,7 @@ ERRORS_BY_CODE: dict[str, type[FinalesError]] = {
         LeaseExpired,
         PayloadTooLarge,
         InvalidPayload,
+        TooManyRequests,
         Unavailable,
         ConfigurationError,
     )

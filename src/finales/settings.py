@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from finales.errors import ConfigurationError
@@ -54,8 +54,48 @@ class Settings(BaseSettings):
     )
     lease_sweep_s: float = Field(default=5.0, gt=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    max_json_depth: int = Field(
+        default=64,
+        gt=0,
+        le=200,
+        description="deepest nesting of arrays and objects a JSON body may have; deeper "
+        "answers 413 before any parsing (pydantic's own recursion limit, near 255, bounds it)",
+    )
+    max_json_nodes: int = Field(
+        default=100_000,
+        gt=0,
+        description="most values (objects, arrays, strings, numbers, literals; keys not "
+        "counted) a JSON body may hold; more answers 413 before any parsing",
+    )
     page_max: int = Field(default=500, gt=0)
+    login_rate_per_user: str = Field(
+        default="5/minute;20/hour",
+        description="failed logins allowed per user name, in moving windows ('limits' "
+        "notation); beyond: 429 with Retry-After. Empty: no limit",
+    )
+    login_rate_per_address: str = Field(
+        default="30/minute;300/hour",
+        description="failed logins allowed per client address (same notation)",
+    )
+    password_hash_workers: int = Field(
+        default=1, gt=0, description="threads that verify passwords (argon2), apart from the API"
+    )
+    login_queue_max: int = Field(
+        default=8, gt=0, description="logins that may wait for those threads; beyond: 503"
+    )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    @field_validator("login_rate_per_user", "login_rate_per_address")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse_many  # the server extra
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is no rate: write e.g. '5/minute;20/hour'") from None
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

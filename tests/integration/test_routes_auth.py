@@ -90,7 +90,7 @@ def test_me_with_api_keys(lab: Lab) -> None:
         assert r.status_code == 200, r.text
         body = r.json()
         assert (body["name"], body["role"], body["tenant_id"]) == (name, role, tenant), who
-        assert set(body) == {"id", "name", "role", "tenant_id", "created_at"}
+        assert set(body) == {"id", "name", "role", "tenant_id", "created_at", "disabled_at"}
         assert_no_secrets(r)
 
 
@@ -219,7 +219,7 @@ def test_list_users(lab: Lab, expect_error: ErrorCheck) -> None:
     names = [u["name"] for u in users]
     assert set(names) >= {"admin", "reader", "archiver", "bot-a", "bot-a2", "bot-b"}
     for u in users:
-        assert set(u) == {"id", "name", "role", "tenant_id", "created_at"}
+        assert set(u) == {"id", "name", "role", "tenant_id", "created_at", "disabled_at"}
     by_name = {u["name"]: u for u in users}
     assert by_name["bot-a2"]["tenant_id"] == lab.tenant_a
     assert by_name["bot-b"]["tenant_id"] == lab.tenant_b

@@ -18,8 +18,10 @@ NAME_PATTERN = r"^[A-Za-z0-9_.:\- ]+$"
 _NAME = re.compile(NAME_PATTERN)
 
 
-def name_problem(value: str) -> str | None:
+def name_problem(value: object) -> str | None:
     """What is wrong with ``value`` as a name, or None."""
+    if not isinstance(value, str):
+        return "a name is a string"
     if not value:
         return "a name cannot be empty"
     if len(value) > NAME_MAX_CHARS:
@@ -33,9 +35,10 @@ def name_problem(value: str) -> str | None:
     return None
 
 
-def check_name(value: str, at: str) -> str:
+def check_name(value: object, at: str) -> str:
     """``value`` if it is a valid name; else 422 naming the field ``at`` (a JSON pointer)."""
     problem = name_problem(value)
     if problem is not None:
         raise invalid(at, problem)
+    assert isinstance(value, str)
     return value

@@ -18,7 +18,7 @@ from finales.db.migrate import is_up_to_date, upgrade
 from finales.domain.leases import utcnow
 from finales.errors import ConfigurationError
 from finales.server import compat, errors_http
-from finales.server.limits import BodySizeLimit, TextGuard
+from finales.server.limits import BodySizeLimit, InputGuard
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
 from finales.server.state import AppState
 from finales.server.wakeups import watch_changes
@@ -81,6 +81,7 @@ def create_app(
             stop.set()
             await sweeper
             await watcher
+            state.logins.close()
             if database is None:
                 db.dispose()
 
@@ -108,7 +109,10 @@ def create_app(
         """Liveness: answers without credentials and reveals no data."""
         return {"status": "ok"}
 
-    app.add_middleware(TextGuard)  # inside BodySizeLimit, which bounds what it reads
+    # Inside BodySizeLimit, which bounds what the guard reads.
+    app.add_middleware(
+        InputGuard, max_depth=settings.max_json_depth, max_nodes=settings.max_json_nodes
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -84,6 +85,30 @@ class PasswordForm:
         self.scopes = scope.split()
         self.client_id = client_id or None
         self.client_secret = client_secret or None
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, as the server sees it (the proxy's, unless uvicorn is told to
+    trust its forwarding headers)."""
+    return request.client.host if request.client else "unknown"
+
+
+def password_login(st: AppState, form: PasswordForm, ttl_s: int) -> Callable[[], str]:
+    """The password check of a login, for the login pool (``st.logins``): a token, or
+    ``Unauthorized``."""
+
+    def check() -> str:
+        with st.tx.read() as conn:
+            return auth.login(
+                conn,
+                name=form.username,
+                password=form.password,
+                secret=st.secret,
+                ttl_s=ttl_s,
+                now=st.now(),
+            )
+
+    return check
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from finales import schemas
-from finales.errors import FinalesError, Unavailable, pointer
+from finales.errors import FinalesError, InvalidPayload, TooManyRequests, Unavailable, pointer
 from finales.server.deps import bearer, current_principal, get_state
+from finales.server.limits import REFUSED_SCOPE_KEY
 
 log = logging.getLogger("finales.server")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -37,35 +38,66 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _finales_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FinalesError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    elif isinstance(exc, Unavailable):
+        headers["Retry-After"] = "1"
+    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers or None)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    if any(e.get("type") == "json_invalid" for e in exc.errors()) and _needs_credentials(request):
-        # FastAPI decodes a JSON body before it runs the dependencies, so a malformed body
-        # would be judged ahead of the credentials: check them first (401 before 422).
+async def credentials_first(request: Request, err: FinalesError) -> JSONResponse:
+    """Answer ``err``, a refusal of the request's body, unless the matched route needs
+    credentials the request lacks: then their 401. FastAPI (and ``limits.InputGuard``)
+    judge a body before the dependencies run; the server must not judge a caller's document
+    before knowing who calls."""
+    if _needs_credentials(request):
         try:
             await current_principal(await get_state(request), await bearer(request))
         except FinalesError as refused:
             return _finales_error(request, refused)
+        except OperationalError as lost:
+            return _db_unavailable(request, lost)
+    return _finales_error(request, err)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
     errors: list[dict[str, Any]] = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
         where = loc[0] if loc else "body"
         rest = loc[1:] if where in ("body", "query", "path", "header", "cookie") else loc
-        entry = {"pointer": pointer(*rest), "message": err.get("msg", "invalid"), "in": where}
+        message = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":  # loc holds a character offset, no field
+            rest, message = [], f"not JSON: {err.get('ctx', {}).get('error', message)}"
+            message += _line_column(exc.body, loc[1] if len(loc) > 1 else None)
+        elif where == "body" and not rest and isinstance(err.get("input"), bytes):
+            # The body was not decoded: the media type is none the route reads.
+            sent = request.headers.get("content-type") or "none"
+            message = f"send the body as application/json (Content-Type: {sent})"
+        entry = {"pointer": pointer(*rest), "message": message, "in": where}
         errors.append(entry)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        refused = request.scope.get(REFUSED_SCOPE_KEY)  # the guard's finding, if it had one
+        err = refused if isinstance(refused, FinalesError) else _invalid_payload(errors)
+        return await credentials_first(request, err)
+    return _finales_error(request, _invalid_payload(errors))
+
+
+def _invalid_payload(errors: list[dict[str, Any]]) -> InvalidPayload:
     first = errors[0] if errors else {"pointer": "", "message": "invalid request", "in": "body"}
     where = f"{first['in']} {first['pointer'] or '/'}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    body = {
-        "detail": f"{where}: {first['message']}{more}",
-        "code": "invalid_payload",
-        "errors": errors,
-    }
-    return JSONResponse(body, status_code=422)
+    return InvalidPayload(f"{where}: {first['message']}{more}", errors=errors)
+
+
+def _line_column(document: Any, offset: Any) -> str:
+    if not isinstance(document, str) or not isinstance(offset, int):
+        return ""
+    line = document.count("\n", 0, offset) + 1
+    column = offset - document.rfind("\n", 0, offset)
+    return f" (line {line}, column {column})"
 
 
 def _needs_credentials(request: Request) -> bool:

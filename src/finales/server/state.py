@@ -14,6 +14,7 @@ from finales.domain.changes import Change, CredentialsChanged
 from finales.domain.leases import utcnow
 from finales.domain.principals import Principal
 from finales.domain.validation import ValidatorCache
+from finales.server.logins import LoginGuard
 from finales.server.notifier import Notifier
 from finales.services.unit_of_work import Transactions
 from finales.settings import Settings
@@ -72,11 +73,19 @@ class AppState:
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     stopping: bool = False  # set on shutdown: long-polls return at once
     tx: Transactions = field(init=False)
+    logins: LoginGuard = field(init=False)
 
     def __post_init__(self) -> None:
         # Every write goes through a unit of work that publishes what it changed to the
         # notifier once committed: no route decides whom to wake.
         self.tx = Transactions(self.db, clock=self.clock, publish=self._publish)
+        s = self.settings
+        self.logins = LoginGuard(
+            per_user=s.login_rate_per_user,
+            per_address=s.login_rate_per_address,
+            workers=s.password_hash_workers,
+            queue_max=s.login_queue_max,
+        )
 
     def _publish(self, changes: Sequence[Change]) -> None:
         """After a commit: forget cached principals when credentials changed (here, in the

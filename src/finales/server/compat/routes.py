@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from finales.domain.statuses import RequestStatus, ResultStatus
@@ -18,9 +18,11 @@ from finales.server.deps import (
     PasswordForm,
     StateDep,
     answer,
+    client_address,
+    password_login,
     send_file,
 )
-from finales.services import auth, capabilities, export, tenants
+from finales.services import capabilities, export, tenants
 from finales.services import requests as request_svc
 from finales.services import results as result_svc
 
@@ -63,17 +65,13 @@ def _all(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> list[T]:
 
 
 @route("/user_management/authenticate", "POST", response_model=models.Token)
-def authenticate(st: StateDep, form: Annotated[PasswordForm, Depends()]) -> JSONResponse:
-    """FINALES 2 form login; unknown users and wrong passwords both answer 401."""
-    with st.tx.read() as conn:
-        token = auth.login(
-            conn,
-            name=form.username,
-            password=form.password,
-            secret=st.secret,
-            ttl_s=st.settings.token_ttl_s,
-            now=st.now(),
-        )
+async def authenticate(
+    request: Request, st: StateDep, form: Annotated[PasswordForm, Depends()]
+) -> JSONResponse:
+    """FINALES 2 form login; unknown users and wrong passwords both answer 401. Failed logins
+    are limited as on the clean API (429 with Retry-After)."""
+    check = password_login(st, form, st.settings.token_ttl_s)
+    token = await st.logins.attempt(form.username, client_address(request), check)
     return JSONResponse({"access_token": token, "token_type": "bearer"})
 
 

@@ -5,30 +5,35 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from finales import schemas
 from finales.server import wire
-from finales.server.deps import CreateCallDep, CurrentPrincipal, PasswordForm, StateDep, answer
+from finales.server.deps import (
+    CreateCallDep,
+    CurrentPrincipal,
+    PasswordForm,
+    StateDep,
+    answer,
+    client_address,
+    password_login,
+)
 from finales.services import auth
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post("/auth/token", response_model=schemas.Token)
-def login(st: StateDep, form: Annotated[PasswordForm, Depends()]) -> schemas.Token:
-    """Exchange a name and password (OAuth2 password form) for a bearer token."""
+async def login(
+    request: Request, st: StateDep, form: Annotated[PasswordForm, Depends()]
+) -> schemas.Token:
+    """Exchange a name and password (OAuth2 password form) for a bearer token. Failed logins
+    are limited per user and per address (429 with Retry-After)."""
     ttl_s = st.settings.token_ttl_s
-    with st.tx.read() as conn:
-        token = auth.login(
-            conn,
-            name=form.username,
-            password=form.password,
-            secret=st.secret,
-            ttl_s=ttl_s,
-            now=st.now(),
-        )
+    token = await st.logins.attempt(
+        form.username, client_address(request), password_login(st, form, ttl_s)
+    )
     return schemas.Token(access_token=token, expires_in=ttl_s)
 
 
