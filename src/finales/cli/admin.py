@@ -78,14 +78,16 @@ def serve(
             highlight=False,
         )
     uvicorn.run(
-        "finales.server.asgi:app",
+        # The broker, told of Ctrl-C / SIGTERM before uvicorn waits for open connections: its
+        # waiting long-polls answer then (finales.cli.serving).
+        "finales.cli.serving:app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
         log_level=log_level,
-        # Long-polls (up to FINALES_LONG_POLL_MAX_S) would hold a shutdown that long; after
-        # this grace their connections are closed and clients simply poll again.
+        # The last resort for calls that are not long-polls and still run: after this grace
+        # uvicorn cancels them.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 

@@ -14,6 +14,10 @@ pool publish their changes after commit); waiters live on the event loop. Each c
 - offers or capabilities changed (``CatalogueChanged``), or a notification without a change
   (shutdown, a remote process's notification): every waiter wakes and re-queries.
 
+A wait also ends when the poll's client has gone (``Waiter.wait(until=...)``: the route passes
+the wait for the ASGI ``http.disconnect``), so a tenant that exited holds no waiter - nor, at
+shutdown, a connection the server would wait for.
+
 On PostgreSQL a relay (``finales.server.pg_notify``) passes each publication on to the other
 server processes, whose own notifications arrive here through ``wake_local``.
 """
@@ -25,6 +29,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from finales.domain.changes import CatalogueChanged, Change, RequestChanged, RequestClaimable
 from finales.domain.offers import covered_methods
@@ -48,9 +53,20 @@ class Waiter:
         between the query and the wait still wakes the wait."""
         self._event.clear()
 
-    async def wait(self, timeout_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout_s)
+    async def wait(self, timeout_s: float, until: asyncio.Future[Any] | None = None) -> None:
+        """Return when woken, after ``timeout_s``, or as soon as ``until`` is done (the
+        poll's client disconnected). One task either way, as ``wait_for`` makes one."""
+        if until is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout_s)
+            return
+        woken = asyncio.ensure_future(self._event.wait())
+        try:
+            await asyncio.wait(
+                (woken, until), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            woken.cancel()
 
 
 @dataclass
@@ -159,6 +175,14 @@ class Notifier:
     def wake_all(self) -> None:
         """Wake every waiter, here and elsewhere (shutdown; anything may have changed)."""
         self.publish((CatalogueChanged(),))
+
+    def wake_all_here(self) -> None:
+        """Wake every waiter of this process only: this server is going down (the others on
+        the same database are not). Safe from any thread and from a signal handler: it only
+        schedules the wake-up on the event loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._fire, None)
 
     def wake_local(self, change: Change | None = None) -> None:
         """Wake this process's waiters only: for remote notifications (None: every one)."""

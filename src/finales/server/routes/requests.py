@@ -6,11 +6,15 @@ services decide who may, and report what changed (the unit of work wakes the wai
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive
 
 from finales import schemas
 from finales.domain.leases import clamp_lease
@@ -22,6 +26,51 @@ from finales.services import results as result_svc
 from finales.services import work as work_svc
 
 router = APIRouter(tags=["requests"])
+
+
+class _ClientWatch:
+    """While a long-poll waits, watch for its client to leave (the ASGI ``http.disconnect``).
+
+    A poll whose client has gone ends at once instead of holding its waiter (and, at shutdown,
+    a connection the server waits for) until its deadline. The watch is one task, started only
+    when the poll is about to wait, so an answer given at once costs nothing more.
+    """
+
+    __slots__ = ("_receive", "_task")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+
+    async def _until_disconnected(self) -> None:
+        # The body (none, for a GET) comes first; the next message is the disconnect. A
+        # connection whose receive fails is as gone as one that says so.
+        with contextlib.suppress(Exception):
+            while (await self._receive())["type"] != "http.disconnect":
+                pass
+
+    def future(self) -> asyncio.Task[None]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._until_disconnected())
+        return self._task
+
+    @property
+    def gone(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+def _poll_answer(st: StateDep, content: Any) -> JSONResponse:
+    """A long-poll's answer. At shutdown (``st.stopping``) the waiting polls answer what they
+    have - normally an empty list, as at their deadline: a restart is no error, and the
+    clients poll again - and ask the client not to reuse the connection, which the server is
+    about to close."""
+    if st.stopping:
+        return JSONResponse(content, headers={"Connection": "close"})
+    return JSONResponse(content)
 
 
 @router.post("/requests", response_model=schemas.Request, status_code=201)
@@ -92,6 +141,7 @@ def request_history(st: StateDep, _p: CurrentPrincipal, request_id: str) -> JSON
 async def request_results(
     st: StateDep,
     _p: CurrentPrincipal,
+    request: Request,
     request_id: str,
     include_deleted: bool = False,
     wait: float = Query(
@@ -101,7 +151,8 @@ async def request_results(
     """Results posted for a request (deleted ones only when asked).
 
     With ``wait``, the call returns as soon as a result exists or the request is retracted,
-    holding no thread or database connection meanwhile.
+    holding no thread or database connection meanwhile; at shutdown it returns what there is
+    (no result: an empty list), and it ends when its client disconnects.
     """
     deadline = time.monotonic() + min(wait, st.settings.long_poll_max_s)
 
@@ -109,15 +160,21 @@ async def request_results(
         with st.tx.read() as conn:
             return result_svc.wait_state(conn, request_id, include_deleted)
 
+    client = _ClientWatch(request.receive)
     with st.notifier.request_waiter(request_id) as waiter:
-        while True:
-            waiter.clear()
-            rows, retracted = await run_in_threadpool(query)
-            remaining = deadline - time.monotonic()
-            if rows or retracted or remaining <= 0 or st.stopping:
-                return JSONResponse([wire.result(r) for r in rows])
-            # Re-checks catch results posted through another server process.
-            await waiter.wait(min(remaining, st.settings.long_poll_recheck_s))
+        try:
+            while True:
+                waiter.clear()
+                rows, retracted = await run_in_threadpool(query)
+                remaining = deadline - time.monotonic()
+                if rows or retracted or remaining <= 0 or st.stopping:
+                    return _poll_answer(st, [wire.result(r) for r in rows])
+                # Re-checks catch results posted through another server process.
+                await waiter.wait(min(remaining, st.settings.long_poll_recheck_s), client.future())
+                if client.gone:  # nobody reads the answer
+                    return JSONResponse([])
+        finally:
+            client.close()
 
 
 def _lease(st: StateDep, body: schemas.Claim | None) -> float:
@@ -182,6 +239,7 @@ def retract(
 async def get_work(
     st: StateDep,
     principal: CurrentPrincipal,
+    request: Request,
     quantity: str | None = None,
     method: str | None = None,
     limit: int = Query(default=10, ge=1, le=100),
@@ -191,7 +249,8 @@ async def get_work(
 
     While it waits, the call holds no worker thread and no database connection, and it does
     not re-query on a timer: it wakes when a request its offers cover becomes claimable (or
-    when offers or capabilities change), so idle tenants cost nothing.
+    when offers or capabilities change), so idle tenants cost nothing. At shutdown it answers
+    what there is (an empty list); it ends when its client disconnects.
     """
     deadline = time.monotonic() + min(wait, st.settings.long_poll_max_s)
 
@@ -212,14 +271,20 @@ async def get_work(
                 conn, principal=principal, quantity=quantity, method=method
             )
 
+    client = _ClientWatch(request.receive)
     with st.notifier.work_waiter() as waiter:
-        while True:
-            waiter.clear()
-            items, offers = await run_in_threadpool(query)
-            remaining = deadline - time.monotonic()
-            if items or remaining <= 0 or st.stopping:
-                return JSONResponse(wire.work_items(items))
-            st.notifier.set_offers(waiter, offers or [])
-            # Woken by the changes units of work publish (here and, on PostgreSQL, in the
-            # other processes) and by finales.server.wakeups for changes made elsewhere.
-            await waiter.wait(remaining)
+        try:
+            while True:
+                waiter.clear()
+                items, offers = await run_in_threadpool(query)
+                remaining = deadline - time.monotonic()
+                if items or remaining <= 0 or st.stopping:
+                    return _poll_answer(st, wire.work_items(items))
+                st.notifier.set_offers(waiter, offers or [])
+                # Woken by the changes units of work publish (here and, on PostgreSQL, in the
+                # other processes) and by finales.server.wakeups for changes made elsewhere.
+                await waiter.wait(remaining, client.future())
+                if client.gone:  # nobody reads the answer
+                    return JSONResponse([])
+        finally:
+            client.close()
