@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -50,9 +50,26 @@ def _not_a_timestamp(value: Any) -> Any:
     return value
 
 
-# A date-time from a client (e.g. ``?since=``): ISO 8601 with a UTC offset. Pydantic alone would
-# take a number as a Unix time and a naive date-time as it is, which no UTC column can compare.
-IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_not_a_timestamp)]
+def _representable_in_utc(value: datetime) -> datetime:
+    """The stores compare in UTC: 0001-01-01T00:00+14:00 is a valid date-time whose UTC
+    instant falls before year 1 (OverflowError in the conversion, a 500 before this check)."""
+    try:
+        utc = value.astimezone(UTC)
+        utc.astimezone(value.tzinfo)
+    except (OverflowError, ValueError):
+        raise ValueError(
+            "the date-time falls outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z "
+            "once converted to UTC"
+        ) from None
+    return value
+
+
+# A date-time from a client (e.g. ``?since=``): ISO 8601 with a UTC offset, whose UTC instant
+# is a datetime. Pydantic alone would take a number as a Unix time and a naive date-time as
+# it is, which no UTC column can compare.
+IsoDatetime = Annotated[
+    AwareDatetime, BeforeValidator(_not_a_timestamp), AfterValidator(_representable_in_utc)
+]
 
 
 class Strict(BaseModel):
