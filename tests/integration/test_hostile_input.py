@@ -217,6 +217,10 @@ def test_documents_with_too_many_values_are_413_on_any_path(small_limits: Lab) -
                 assert ok.status_code not in (413, 500), (shape, method, path, ok.text)
             deep = _error(_send(c, method, path, _nested(9, "object").encode()), 413, "8")
             assert deep["errors"][0]["pointer"] == "/a" * 8
+        # The sender's keys are echoed in the pointer, cut to a readable length.
+        long_key = ('{"' + "k" * 100_000 + '":') * 9 + "1" + "}" * 9
+        cut = _error(_send(c, "POST", "/api/v1/requests", long_key.encode()), 413, "8")
+        assert len(cut["detail"]) < 1100 and cut["errors"][0]["pointer"].endswith("...")
     assert _rows(lab) == before
 
 

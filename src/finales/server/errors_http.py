@@ -74,7 +74,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             message += _line_column(exc.body, loc[1] if len(loc) > 1 else None)
         elif where == "body" and not rest and isinstance(err.get("input"), bytes):
             # The body was not decoded: the media type is none the route reads.
-            sent = request.headers.get("content-type") or "none"
+            sent = (request.headers.get("content-type") or "none")[:100]
             message = f"send the body as application/json (Content-Type: {sent})"
         entry = {"pointer": pointer(*rest), "message": message, "in": where}
         errors.append(entry)

@@ -17,17 +17,18 @@ Policy, by kind of refusal:
 - **Text no database column can hold** (NUL, lone surrogates), in the path, the query, a form
   or a JSON body: 422 at once, on any path (as before).
 - **Not JSON** (syntax errors, invalid UTF-8, integers beyond Python's 4300-digit conversion
-  limit, ``NaN``/``Infinity`` and numbers that overflow a double): 422 naming line and column,
-  but only when the matched route would parse the body, and only after its credentials are
-  checked (a malformed body without valid credentials answers 401, as the routes do: the
-  server does not judge a caller's document before knowing who calls). A route that takes
-  no body ignores it; an unknown path answers 404.
+  limit, ``NaN``/``Infinity`` and numbers that overflow a double): 422 naming line and column
+  (and, for a number, its JSON pointer), but only when the matched route would parse the
+  body, and only after its credentials are checked (a malformed body without valid
+  credentials answers 401, as the routes do: the server does not judge a caller's document
+  before knowing who calls). A route that takes no body ignores it; an unknown path
+  answers 404.
 
 "The app parses" means what FastAPI decodes as JSON (``application/json`` and any
 ``application/*+json``, with any parameters and in any letter case) and forms
 (``application/x-www-form-urlencoded``, ``multipart/form-data``). Other media types are never
-parsed: a route answers them with 422 ("Input should be a valid dictionary") after its
-credentials, so no 415 is needed to keep them harmless.
+parsed: a route that takes JSON answers them with 422 ("send the body as application/json")
+after its credentials, so no 415 is needed to keep them harmless.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from finales.errors import FinalesError, InvalidPayload, PayloadTooLarge, pointe
 
 DEFAULT_MAX_JSON_DEPTH = 64
 DEFAULT_MAX_JSON_NODES = 100_000
+MAX_POINTER_CHARS = 1000  # longer pointers are cut in refusals (keys may be megabytes)
 MAX_INT_DIGITS = 4300  # Python's int-string conversion limit (sys.get_int_max_str_digits)
 
 
@@ -311,7 +313,7 @@ def _number_error(text: str, exc: NumberRefused) -> InvalidPayload:
     """Name the number by pointer, line and column: the parser's hooks only see its text."""
     for token, path, _depth in _values(text):
         if token.group() == exc.literal:
-            at = pointer(*path)
+            at = _shown(pointer(*path))
             line = text.count("\n", 0, token.start()) + 1
             column = token.start() - text.rfind("\n", 0, token.start())
             problem = f"{exc.problem} (line {line}, column {column})"
@@ -329,11 +331,16 @@ def _syntax_error(problem: str) -> InvalidPayload:
 
 
 def _shape_error(path: list[str | int], problem: str) -> PayloadTooLarge:
-    at = pointer(*path)
+    at = _shown(pointer(*path))
     return PayloadTooLarge(
         f"body {at or '/'}: {problem}",
         errors=[{"pointer": at, "message": problem, "in": "body"}],
     )
+
+
+def _shown(at: str) -> str:
+    """A pointer cut to a readable length: keys are the sender's, of any length."""
+    return at if len(at) <= MAX_POINTER_CHARS else at[:MAX_POINTER_CHARS] + "..."
 
 
 def _text_error(found: Finding) -> InvalidPayload:
