@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     login_queue_max: int = Field(
         default=8, gt=0, description="logins that may wait for those threads; beyond: 503"
     )
+    login_failure_delay_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description="a refused login (401, 429, 503) is answered after this pause",
+    )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
     @field_validator("login_rate_per_user", "login_rate_per_address")

@@ -19,6 +19,7 @@ from finales.domain.leases import utcnow
 from finales.errors import ConfigurationError
 from finales.server import compat, errors_http
 from finales.server.limits import BodySizeLimit, InputGuard
+from finales.server.logins import LoginGate
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
 from finales.server.state import AppState
 from finales.server.wakeups import watch_changes
@@ -114,6 +115,7 @@ def create_app(
         InputGuard, max_depth=settings.max_json_depth, max_nodes=settings.max_json_nodes
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LoginGate, guard=state.logins)  # outermost: refuses before reading
     return app
 
 

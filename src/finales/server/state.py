@@ -85,6 +85,7 @@ class AppState:
             per_address=s.login_rate_per_address,
             workers=s.password_hash_workers,
             queue_max=s.login_queue_max,
+            failure_delay_s=s.login_failure_delay_s,
         )
 
     def _publish(self, changes: Sequence[Change]) -> None:
