@@ -4,7 +4,9 @@ Loaded by ``st run`` through ``SCHEMATHESIS_HOOKS``; the JSON file named by ``FU
 holds the credentials and the ids of the objects the broker was populated with.
 
 * Credentials: calls alternate between an admin and a tenant principal; the clean API gets
-  their API keys, the FINALES 2 door the tokens of its own form login.
+  their API keys, the FINALES 2 door the tokens of its own form login. Calls that end the
+  caller's own tokens are made as a victim principal, and the administration of users and
+  keys is pinned to victims (``name``, ``key_id``), so the fuzzing principals keep theirs.
 * Path parameters are often pinned to existing objects (requests, results, tenants,
   capabilities, the dump key), so that the calls get past the 404s; the generated values keep
   their share.
@@ -34,6 +36,8 @@ class Principals:
     """Admin and tenant in turn; the door decides between API key and form-login token."""
 
     def get(self, case: schemathesis.Case, _ctx: schemathesis.AuthContext) -> str:
+        if case.operation.label in TARGET["as_victim"]:  # acts on the caller's credentials
+            return str(TARGET["credentials"]["victim"])
         door = "api" if case.path.startswith("/api/") else "finales2"
         return str(TARGET["credentials"][door][PRINCIPALS[next(_turn) % len(PRINCIPALS)]])
 

@@ -54,6 +54,10 @@ FUZZ_SETTINGS: dict[str, Any] = {
     "long_poll_recheck_s": 0.1,
     "long_poll_max_s": 0.3,  # the fuzzer asks for wait= values up to the maximum
     "dump_key": DUMP_KEY,
+    # Failed logins are limited and slowed down (test_login_limits.py); the fuzzer sends many.
+    "login_rate_per_user": "",
+    "login_rate_per_address": "",
+    "login_failure_delay_s": 0.0,
 }
 
 
@@ -133,6 +137,10 @@ def populate(broker: LocalBroker) -> dict[str, Any]:
         ),
     }
     broker.add_user("reader", role=Role.READER)
+    # Whom the credential administration acts on (revoked, disabled, logged out, re-roled):
+    # a victim of its own, so that the fuzzing principals keep their credentials.
+    victim_key = broker.add_user("fuzz-victim", role=Role.READER, password="victim-password")
+    doomed_key = broker.add_user("fuzz-doomed", role=Role.READER)
     api = {
         who: httpx.Client(
             base_url=broker.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}
@@ -203,8 +211,11 @@ def populate(broker: LocalBroker) -> dict[str, Any]:
             "access_token"
         ]
     return {
-        "credentials": {"api": keys, "finales2": tokens},
+        "credentials": {"api": keys, "finales2": tokens, "victim": victim_key},
+        "as_victim": ["POST /api/v1/auth/logout"],
         "ids": {
+            "name": ["fuzz-victim", "fuzz-doomed"],
+            "key_id": [doomed_key.split("_")[1]],
             "request_id": requests,
             "result_id": results,
             "tenant_id": [robot, model],

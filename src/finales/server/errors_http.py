@@ -31,6 +31,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "State conflict: lost race, lost lease, terminal status, key reuse"),
         (413, "Body too large"),
         (422, "Invalid field, named by JSON pointer"),
+        (429, "Too many failed logins; retry after Retry-After seconds"),
         (503, "Database busy or unreachable; retry"),
     )
 }
