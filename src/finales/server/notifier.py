@@ -8,7 +8,7 @@ pool publish their changes after commit); waiters live on the event loop. Each c
 - a request that became claimable wakes the ``GET /work`` polls whose offers and limitations
   cover it. Waiters are indexed by the (quantity, method) pairs they offer and grouped by
   identical offers, so a new request costs one limitations match per distinct offer set of
-  its pairs, not a re-query by every idle tenant;
+  its pairs, not a re-query by every idle tenant (see "Matching off the loop" below);
 - a request whose status or results changed wakes the polls waiting for its results.
 
 - offers or capabilities changed (``CatalogueChanged``), or a notification without a change
@@ -20,22 +20,45 @@ shutdown, a connection the server would wait for.
 
 On PostgreSQL a relay (``finales.server.pg_notify``) passes each publication on to the other
 server processes, whose own notifications arrive here through ``wake_local``.
+
+Matching off the loop. Which groups a new request concerns is decided in the thread that
+publishes it - the worker thread whose unit of work committed it - and the loop only wakes the
+waiters of the groups it is handed. A limitation match costs microseconds with compiled
+matchers, but its cost still grows with the limitations a tenant chose, and every millisecond on
+the loop delays every other request this process serves; the committing thread is already off
+the loop, holds no lock, and was going to hand the change over anyway. The offers arrive
+compiled (``handout_offers`` compiles them once per offer set, in the poll's query thread), so
+``set_offers`` on the loop only files the waiter under the offers' fingerprint. Requests found
+by the periodic re-check (``wake_local``, called on the loop) are matched in the loop's
+executor. The alternatives were weaker: matching on the loop with compiled matchers keeps the
+cost on the loop, only smaller; matching in a task per publication adds a thread hop to every
+commit for nothing.
+
+The one race this opens - a group created on the loop after the publishing thread looked at
+the index - is closed by a generation number: every group records the generation it was born
+in, the thread records the generation it matched against (reading it *before* the index, and
+the loop bumps it *after* filing a group), and the loop also wakes the groups born since. Those
+are woken without a match: a waiter woken for nothing re-queries once, a waiter missed would
+sleep through its work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from finales.domain.changes import CatalogueChanged, Change, RequestChanged, RequestClaimable
-from finales.domain.offers import covered_methods
+from finales.domain.offers import CompiledOffers
 from finales.domain.views import OfferView
 
 Pair = tuple[str, str]
+# What a publishing thread matched: the generation it looked at, and the groups that cover one
+# of the claimable requests (None: no claimable request among the changes).
+Matched = tuple[int, set["_Group"]] | None
 
 
 class Waiter:
@@ -69,26 +92,30 @@ class Waiter:
             woken.cancel()
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: publishing threads hand sets of them
 class _Group:
     """Work waiters with identical offers: one match decides for all of them."""
 
-    offers: list[OfferView]
-    pairs: frozenset[Pair]
+    offers: CompiledOffers
+    born: int  # the notifier's generation when the group was filed
     waiters: set[Waiter] = field(default_factory=set)
 
 
 class Notifier:
-    """See the module docstring. Every method except ``publish`` and ``wake_all`` runs on
-    the event loop."""
+    """See the module docstring. Every method except ``publish``, ``wake_all`` and
+    ``wake_all_here`` runs on the event loop."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._relay: Callable[[], None] | None = None
         self._all: set[Waiter] = set()
         self._unsorted: set[Waiter] = set()  # work waiters whose offers are not known yet
+        # Insertion order is birth order: ``_born_after`` walks it backwards.
         self._groups: dict[str, _Group] = {}  # offers fingerprint -> group
-        self._by_pair: dict[Pair, set[str]] = {}  # (quantity, method) -> fingerprints
+        # (quantity, method) -> groups. Publishing threads read it (``get`` only, atomic); the
+        # loop writes it, replacing a pair's tuple whole, never changing one in place.
+        self._by_pair: dict[Pair, tuple[_Group, ...]] = {}
+        self._generation = 0
         self._by_request: dict[str, set[Waiter]] = {}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -113,18 +140,23 @@ class Notifier:
             self._leave_group(w)
 
     def set_offers(self, waiter: Waiter, offers: Sequence[OfferView]) -> None:
-        """From now on wake ``waiter`` only for requests ``offers`` cover (and broadcasts)."""
-        key = json.dumps([o.as_dict() for o in offers], sort_keys=True, default=str)
+        """From now on wake ``waiter`` only for requests ``offers`` cover (and broadcasts).
+
+        ``offers`` should come compiled (``CompiledOffers``, as ``handout_offers`` returns
+        them): plain offers are compiled here, on the loop."""
+        compiled = CompiledOffers.of(offers)
+        key = compiled.fingerprint
         self._unsorted.discard(waiter)
         if waiter.group == key:
             return
         self._leave_group(waiter)
         group = self._groups.get(key)
         if group is None:
-            pairs = frozenset((o.quantity, o.method) for o in offers)
-            group = self._groups[key] = _Group(offers=list(offers), pairs=pairs)
-            for pair in pairs:
-                self._by_pair.setdefault(pair, set()).add(key)
+            born = self._generation + 1
+            group = self._groups[key] = _Group(offers=compiled, born=born)
+            for pair in compiled.pairs:
+                self._by_pair[pair] = (*self._by_pair.get(pair, ()), group)
+            self._generation = born  # only now: a thread that reads it finds the group filed
         group.waiters.add(waiter)
         waiter.group = key
 
@@ -137,12 +169,12 @@ class Notifier:
         if group.waiters:
             return
         del self._groups[key]
-        for pair in group.pairs:
-            keys = self._by_pair.get(pair)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._by_pair[pair]
+        for pair in group.offers.pairs:
+            rest = tuple(g for g in self._by_pair.get(pair, ()) if g is not group)
+            if rest:
+                self._by_pair[pair] = rest
+            else:
+                self._by_pair.pop(pair, None)
 
     @contextlib.contextmanager
     def request_waiter(self, request_id: str) -> Iterator[Waiter]:
@@ -167,10 +199,9 @@ class Notifier:
 
     def publish(self, changes: Sequence[Change]) -> None:
         """Wake the waiters ``changes`` concern, here and (through the relay) in the other
-        server processes. Thread-safe: units of work call it after their commit."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._publish_on_loop, tuple(changes))
+        server processes. Thread-safe: units of work call it after their commit, and the
+        limitations are matched here, in their thread (module docstring)."""
+        self._deliver(tuple(changes), relay=True)
 
     def wake_all(self) -> None:
         """Wake every waiter, here and elsewhere (shutdown; anything may have changed)."""
@@ -185,17 +216,71 @@ class Notifier:
             loop.call_soon_threadsafe(self._fire, None)
 
     def wake_local(self, change: Change | None = None) -> None:
-        """Wake this process's waiters only: for remote notifications (None: every one)."""
-        self._fire(change)
+        """Wake this process's waiters only: for remote notifications (None: every one).
 
-    def _publish_on_loop(self, changes: tuple[Change, ...]) -> None:
+        A claimable request is matched in the loop's executor when called on the loop (the
+        periodic re-check does), inline otherwise (no loop bound: tests)."""
+        if isinstance(change, RequestClaimable):
+            self._deliver((change,), relay=False)
+        else:
+            self._fire(change)
+
+    def _deliver(self, changes: tuple[Change, ...], *, relay: bool) -> None:
+        """Match ``changes`` off the loop, then wake on the loop."""
+        loop = self._loop
+        if loop is None:  # nothing runs a loop (tests): wake at once
+            self._wake(changes, self._match(changes))
+            return
+        if loop.is_closed():
+            return
+        if self._match_needed(changes) and _running_loop() is loop:
+            try:
+                loop.run_in_executor(None, functools.partial(self._deliver, changes, relay=relay))
+            except RuntimeError:  # the executor is shut down (shutdown): wake every waiter
+                self._wake((CatalogueChanged(),), None)
+            return
+        loop.call_soon_threadsafe(self._publish_on_loop, changes, self._match(changes), relay)
+
+    @staticmethod
+    def _match_needed(changes: tuple[Change, ...]) -> bool:
+        return any(isinstance(c, RequestClaimable) for c in changes)
+
+    def _match(self, changes: tuple[Change, ...]) -> Matched:
+        """The groups covering the claimable requests among ``changes``: any thread."""
+        if not self._match_needed(changes):
+            return None
+        generation = self._generation  # before the index: see the module docstring
+        covering: set[_Group] = set()
+        for change in changes:
+            if isinstance(change, RequestClaimable):
+                covering.update(self._covering(change))
+        return generation, covering
+
+    def _publish_on_loop(self, changes: tuple[Change, ...], matched: Matched, relay: bool) -> None:
+        self._wake(changes, matched)
+        if relay and self._relay is not None:
+            self._relay()
+
+    def _wake(self, changes: tuple[Change, ...], matched: Matched) -> None:
         woken: set[Waiter] = set()
         for change in changes:
             woken |= self._concerned(change)
+        if matched is not None:
+            generation, covering = matched
+            for group in covering:
+                woken |= group.waiters
+            for group in self._born_after(generation):
+                woken |= group.waiters
         for w in woken:
             w.wake()
-        if self._relay is not None:
-            self._relay()
+
+    def _born_after(self, generation: int) -> Iterator[_Group]:
+        """Groups filed after a publishing thread read ``generation``: newest first, so the
+        walk stops at the first older one."""
+        for group in reversed(self._groups.values()):
+            if group.born <= generation:
+                return
+            yield group
 
     def _fire(self, change: Change | None) -> None:
         for w in self._concerned(change):
@@ -204,24 +289,20 @@ class Notifier:
     def _concerned(self, change: Change | None) -> set[Waiter]:
         if change is None or isinstance(change, CatalogueChanged):
             return set(self._all)
-        woken = set(self._unsorted)
+        woken = set(self._unsorted)  # claimable requests: the groups come matched (``_match``)
         if isinstance(change, RequestChanged):
             woken |= self._by_request.get(change.request_id, set())
-        elif isinstance(change, RequestClaimable):
-            for group in self._covering(change):
-                woken |= group.waiters
         return woken
 
     def _covering(self, request: RequestClaimable) -> Iterator[_Group]:
-        keys: set[str] = set().union(
-            *(self._by_pair.get((request.quantity, m), ()) for m in request.methods)
-        )
-        for key in keys:
-            group = self._groups[key]
+        """Runs in a publishing thread: reads ``_by_pair`` only through ``get``."""
+        groups: set[_Group] = set()
+        for m in request.methods:
+            groups.update(self._by_pair.get((request.quantity, m), ()))
+        for group in groups:
             try:
                 covered = bool(
-                    covered_methods(
-                        group.offers,
+                    group.offers.covered_methods(
                         quantity=request.quantity,
                         methods=request.methods,
                         parameters=request.parameters,
@@ -231,3 +312,10 @@ class Notifier:
                 covered = True
             if covered:
                 yield group
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -96,6 +96,30 @@ def current_offers(
     return out
 
 
+_LATEST_SET = sa.select(sa.func.max(t.offer_sets.c.seq)).where(
+    t.offer_sets.c.tenant_id == sa.bindparam("tenant_id")
+)
+_OFFERS_IN_SET = (
+    sa.select(t.offers.c.quantity, t.offers.c.method, t.offers.c.limitations)
+    .where(t.offers.c.offer_set == sa.bindparam("offer_set"))
+    .order_by(t.offers.c.seq)
+)
+
+
+def latest_offer_set(conn: Connection, tenant_id: str) -> int | None:
+    """The tenant's current offer set (None: it never offered anything). Offer sets are
+    append-only, so the number names the offers for good: a cache key that needs no content
+    read (the ``(tenant_id, offer_set_seq)`` index answers it)."""
+    seq: int | None = conn.execute(_LATEST_SET, {"tenant_id": tenant_id}).scalar()
+    return seq
+
+
+def offers_in_set(conn: Connection, offer_set: int) -> list[OfferView]:
+    """The offers of one offer set."""
+    rows = conn.execute(_OFFERS_IN_SET, {"offer_set": offer_set})
+    return [OfferView(r.quantity, r.method, r.limitations) for r in rows]
+
+
 def _view(row: Row[Any], offers: list[OfferView]) -> TenantView:
     return TenantView(
         id=row.id,
@@ -151,7 +175,9 @@ def list_tenants(conn: Connection) -> list[TenantView]:
 
 
 def validate_offers(conn: Connection, offers: Sequence[OfferView]) -> None:
-    """Each offer names a registered capability and limitations valid for its request schema."""
+    """Each offer names a registered capability and limitations valid for its request schema
+    and within the size bounds (``finales.domain.limitations.check_bounds``: every door that
+    registers offers comes through here)."""
     errors: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for i, offer in enumerate(offers):

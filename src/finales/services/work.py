@@ -4,24 +4,49 @@ in-process notification announced)."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from finales.db import tables as t
 from finales.domain.changes import RequestClaimable
-from finales.domain.offers import covered_methods
+from finales.domain.offers import CompiledOffer, CompiledOfferCache, CompiledOffers
 from finales.domain.principals import Principal
 from finales.domain.statuses import RequestStatus as RS
-from finales.domain.views import OfferView, WorkItemView
+from finales.domain.views import WorkItemView
 from finales.services import capabilities, tenants
 from finales.services.rows import REQUEST_SELECT, request_view, work_item_view
 
 HANDOUT_BATCH = 200
 HANDOUT_SCAN_MAX = 5000
+
+
+# Compiled offer sets, one cache per database (an engine): offer set numbers are unique and
+# immutable within one database only. Weak keys: a disposed engine takes its cache with it.
+_COMPILED: weakref.WeakKeyDictionary[Engine, CompiledOfferCache] = weakref.WeakKeyDictionary()
+_COMPILED_LOCK = threading.Lock()
+
+
+def _compiled_offers(conn: Connection, tenant_id: str) -> tuple[CompiledOffer, ...]:
+    """The tenant's current offers, compiled once per offer set: a ``GET /work`` reads one
+    index entry, not the limitations, and matches with the compiled matchers."""
+    offer_set = tenants.latest_offer_set(conn, tenant_id)
+    if offer_set is None:
+        return ()
+    with _COMPILED_LOCK:
+        cache = _COMPILED.get(conn.engine)
+        if cache is None:
+            cache = _COMPILED[conn.engine] = CompiledOfferCache()
+    key = (tenant_id, offer_set)
+    found = cache.get(key)
+    if found is None:
+        found = cache.put(key, tenants.offers_in_set(conn, offer_set))
+    return found
 
 
 def handout_offers(
@@ -30,19 +55,21 @@ def handout_offers(
     principal: Principal,
     quantity: str | None = None,
     method: str | None = None,
-) -> list[OfferView]:
+) -> CompiledOffers:
     """The caller's offers that ``GET /work`` serves: of active capabilities, filtered by
-    ``quantity`` and ``method``."""
+    ``quantity`` and ``method``; compiled, so the long-poll's notifier matches new requests
+    without compiling (or matching) anything on the event loop."""
     tenant_id = principal.acting_tenant()
     offers = [
-        o
-        for o in tenants.current_offers(conn, [tenant_id]).get(tenant_id, [])
-        if (quantity is None or o.quantity == quantity) and (method is None or o.method == method)
+        c
+        for c in _compiled_offers(conn, tenant_id)
+        if (quantity is None or c.offer.quantity == quantity)
+        and (method is None or c.offer.method == method)
     ]
     if not offers:
-        return []
+        return CompiledOffers()
     active = capabilities.active_pairs(conn)
-    return [o for o in offers if (o.quantity, o.method) in active]
+    return CompiledOffers(c for c in offers if (c.offer.quantity, c.offer.method) in active)
 
 
 def work(
@@ -59,7 +86,7 @@ def work(
     Claimable includes reservations whose lease has run out (claim expires them).
     """
     offers = handout_offers(conn, principal=principal, quantity=quantity, method=method)
-    pairs = sorted({(o.quantity, o.method) for o in offers})
+    pairs = sorted(offers.pairs)
     if not pairs:
         return []
     rs, rm = t.request_state, t.request_methods
@@ -98,8 +125,8 @@ def work(
         ).all()
         for row in rows:
             view = request_view(row)
-            methods = covered_methods(
-                offers, quantity=view.quantity, methods=view.methods, parameters=view.parameters
+            methods = offers.covered_methods(
+                quantity=view.quantity, methods=view.methods, parameters=view.parameters
             )
             if methods:
                 found.append(work_item_view(view, methods))
