@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         "counted) a JSON body may hold; more answers 413 before any parsing",
     )
     page_max: int = Field(default=500, gt=0)
+    public_docs: bool = Field(
+        default=True,
+        description="serve the OpenAPI document and the docs page without credentials; off: "
+        "the document needs credentials and the page is not served",
+    )
     login_rate_per_user: str = Field(
         default="5/minute;20/hour",
         description="failed logins allowed per user name, in moving windows ('limits' "

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +19,7 @@ from finales.db.migrate import is_up_to_date, upgrade
 from finales.domain.leases import utcnow
 from finales.errors import ConfigurationError
 from finales.server import compat, errors_http
+from finales.server.deps import CurrentPrincipal
 from finales.server.limits import BodySizeLimit, InputGuard
 from finales.server.logins import LoginGate
 from finales.server.routes import auth, capabilities, export, requests, results, tenants
@@ -86,12 +88,16 @@ def create_app(
             if database is None:
                 db.dispose()
 
+    # The OpenAPI document and its docs page answer without credentials unless the settings
+    # say otherwise; then the document needs credentials and the page (which could not send
+    # them) is not served.
+    public_docs = settings.public_docs
     app = FastAPI(
         title="finales",
         version=__version__,
         summary="A broker for self-driving laboratories",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json" if public_docs else None,
+        docs_url=f"{API_PREFIX}/docs" if public_docs else None,
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
@@ -104,6 +110,13 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(compat.router)  # the FINALES 2 door, at the root as FINALES 2 had it
     _redact_access_log()
+
+    if not public_docs:
+
+        @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+        def openapi_document(_principal: CurrentPrincipal) -> JSONResponse:
+            """The OpenAPI document, for callers with credentials (``public_docs`` off)."""
+            return JSONResponse(app.openapi())
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
