@@ -275,3 +275,24 @@ def test_the_listener_reconnects_after_its_backend_is_terminated(pair: Pair) -> 
     log = pair.a.log.read_text()
     assert log.count("notification link lost") == 2, log
     assert log.count("notification link restored") == 2, log
+
+
+def test_a_revocation_on_one_process_applies_to_the_next_call_on_the_other(pair: Pair) -> None:
+    """Credentials cached by one process are forgotten when another revokes them: the
+    revoking transaction notifies every process (the re-check is 30 s away here)."""
+    with pair.a.client(pair.keys["admin"]) as admin_a:
+        for round_ in range(5):
+            name = f"revoked-{round_}-{uuid.uuid4().hex[:6]}"
+            assert admin_a.post("/users", json={"name": name, "role": "reader"}).status_code == 201
+            made = admin_a.post("/auth/api-keys", json={"principal": name}).json()
+            with pair.b.client(made["key"]) as on_b, pair.a.client(made["key"]) as on_a:
+                for c in (on_a, on_b):
+                    assert c.get("/auth/me").status_code == 200  # cached in both processes
+                if round_ % 2:
+                    r = admin_a.delete(f"/auth/api-keys/{made['id']}")
+                else:
+                    r = admin_a.patch(f"/users/{name}", json={"disabled": True})
+                assert r.status_code == 200, r.text
+                for c in (on_b, on_a):
+                    refused = c.get("/auth/me")
+                    assert refused.status_code == 401, (round_, refused.text)
