@@ -44,6 +44,30 @@ def _submit(client: FinalesClient, **p: Any) -> str:
     ).id
 
 
+def test_revoking_credentials(lab: Lab, sdk: dict[str, FinalesClient]) -> None:
+    admin = sdk["admin"]
+    key = admin.create_api_key("bot-b")
+    listed = {k.id: k for k in admin.list_api_keys("bot-b")}
+    key_id = key.key.split("_")[1]
+    assert listed[key_id].revoked_at is None and listed[key_id].principal == "bot-b"
+    with lab.broker.client(api_key=key.key) as fresh:
+        assert fresh.me().name == "bot-b"
+        assert admin.revoke_api_key(key_id).revoked_at is not None
+        with pytest.raises(errors.Unauthorized, match="revoked"):
+            fresh.me()
+    changed = admin.update_user("reader", role="archiver")
+    assert changed.role is Role.ARCHIVER and sdk["reader"].me().role is Role.ARCHIVER
+    assert admin.update_user("reader", disabled=True).disabled_at is not None
+    with pytest.raises(errors.Unauthorized, match="disabled"):
+        sdk["reader"].me()
+    assert admin.update_user("reader", disabled=False).disabled_at is None
+    with lab.broker.client(username="bot-a", password="bot-a-password") as bot:
+        assert bot.end_tokens().name == "bot-a"  # itself, everywhere
+    actions = [e.action for e in admin.user_history("reader")]
+    assert actions[-3:] == ["role_changed", "disabled", "enabled"]
+    assert [e.action for e in admin.user_history("bot-a")][-1] == "tokens_ended"
+
+
 def test_auth_and_users(lab: Lab, sdk: dict[str, FinalesClient]) -> None:
     admin = sdk["admin"]
     assert admin.healthz() == {"status": "ok"}
