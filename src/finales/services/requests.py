@@ -15,13 +15,13 @@ from sqlalchemy import Connection
 from finales.db import tables as t
 from finales.domain import transitions as plan
 from finales.domain.changes import RequestChanged, RequestClaimable
-from finales.domain.offers import covered_methods
+from finales.domain.offers import CompiledOffers
 from finales.domain.principals import Principal, Role
 from finales.domain.statuses import RequestStatus as RS
 from finales.domain.validation import ValidatorCache
 from finales.domain.views import EventView, RequestView
 from finales.errors import invalid
-from finales.services import tenants
+from finales.services import tenants, work
 from finales.services.apply import apply_request, insert_request
 from finales.services.capabilities import capability_for_use
 from finales.services.common import new_id, page, page_start
@@ -204,10 +204,10 @@ def claim(
     view = load_request(uow.conn, request_id)
     covered = True
     if check_offers:
-        offers = tenants.current_offers(uow.conn, [tenant_id]).get(tenant_id, [])
+        offers = CompiledOffers(work.compiled_offers(uow.conn, tenant_id))
         covered = bool(
-            covered_methods(
-                offers, quantity=view.quantity, methods=view.methods, parameters=view.parameters
+            offers.covered_methods(
+                quantity=view.quantity, methods=view.methods, parameters=view.parameters
             )
         )
     if covered:  # a request outside the offers is refused whatever its lease says

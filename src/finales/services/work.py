@@ -32,9 +32,9 @@ _COMPILED: weakref.WeakKeyDictionary[Engine, CompiledOfferCache] = weakref.WeakK
 _COMPILED_LOCK = threading.Lock()
 
 
-def _compiled_offers(conn: Connection, tenant_id: str) -> tuple[CompiledOffer, ...]:
+def compiled_offers(conn: Connection, tenant_id: str) -> tuple[CompiledOffer, ...]:
     """The tenant's current offers, compiled once per offer set: a ``GET /work`` reads one
-    index entry, not the limitations, and matches with the compiled matchers."""
+    index entry, not the limitations, and matches with the compiled matchers (a claim too)."""
     offer_set = tenants.latest_offer_set(conn, tenant_id)
     if offer_set is None:
         return ()
@@ -62,7 +62,7 @@ def handout_offers(
     tenant_id = principal.acting_tenant()
     offers = [
         c
-        for c in _compiled_offers(conn, tenant_id)
+        for c in compiled_offers(conn, tenant_id)
         if (quantity is None or c.offer.quantity == quantity)
         and (method is None or c.offer.method == method)
     ]
