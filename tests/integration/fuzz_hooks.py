@@ -91,3 +91,17 @@ def _with_body(case: schemathesis.Case, body: Any) -> schemathesis.Case:
     if body is not None:
         case.body = body
     return case
+
+
+@schemathesis.hook
+def before_call(
+    _context: schemathesis.HookContext, case: schemathesis.Case, **_kwargs: Any
+) -> None:
+    """Keep the fuzzing principals' credentials: an administration call aimed at one of them
+    (the stateful phase takes names and ids from earlier answers) acts on a victim instead."""
+    params = case.path_parameters
+    if not params:
+        return
+    for field, victims in (("name", TARGET["ids"]["name"]), ("key_id", TARGET["ids"]["key_id"])):
+        if params.get(field) in TARGET["protected"][field]:
+            params[field] = victims[0]

@@ -78,7 +78,7 @@ def test_a_principal_revokes_its_own_key_but_no_other(lab: Lab, expect_error: Er
     own = _new_key(lab, "bot-a")
     other = _new_key(lab, "bot-b")
     with lab.broker.http(_bearer(own["key"])) as c:
-        expect_error(c.delete(f"/auth/api-keys/{other['id']}"), 404, code="not_found")
+        expect_error(c.delete(f"/auth/api-keys/{other['id']}"), 403, code="forbidden")
         assert c.delete(f"/auth/api-keys/{own['id']}").status_code == 200
         _refused(c.get("/auth/me"), expect_error, "revoked")
     assert _me(lab, other["key"]).status_code == 200

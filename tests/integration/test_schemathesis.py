@@ -213,6 +213,12 @@ def populate(broker: LocalBroker) -> dict[str, Any]:
     return {
         "credentials": {"api": keys, "finales2": tokens, "victim": victim_key},
         "as_victim": ["POST /api/v1/auth/logout"],
+        # The stateful phase follows links (a name from /auth/me to PATCH /users/{name}):
+        # aimed at a fuzzing principal, such a call goes to a victim instead.
+        "protected": {
+            "name": ["admin", "robot-bot"],
+            "key_id": [key.split("_")[1] for key in keys.values()],
+        },
         "ids": {
             "name": ["fuzz-victim", "fuzz-doomed"],
             "key_id": [doomed_key.split("_")[1]],

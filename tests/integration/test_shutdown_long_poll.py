@@ -99,14 +99,9 @@ def _serve(database_url: str, tmp_path: Path, clock: Clock, workers: int) -> Ser
         time.sleep(0.2)
 
 
-@pytest.fixture(params=[1, 2], ids=["1-process", "2-processes"])
-def served(
-    request: pytest.FixtureRequest, backend: str, database_url: str, tmp_path: Path, clock: Clock
-) -> Iterator[Served]:
-    """A real `finales serve` (several processes only on PostgreSQL, as the CLI allows)."""
-    workers = int(request.param)
-    if workers > 1 and backend == "sqlite":
-        pytest.skip("an SQLite database is served by one process")
+@pytest.fixture
+def served(workers: int, database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Served]:
+    """A real `finales serve` with ``workers`` processes (the test's parameter)."""
     server = _serve(database_url, tmp_path, clock, workers)
     try:
         yield server
@@ -128,6 +123,13 @@ def _leave_mid_poll(served: Served) -> None:
         c.get("/work", params={"wait": WAIT_S})
 
 
+# Several processes only on PostgreSQL, as the CLI allows (an SQLite database has one).
+@pytest.mark.parametrize(
+    ("backend", "workers"),
+    [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)],
+    ids=["sqlite-1-process", "postgresql-1-process", "postgresql-2-processes"],
+    indirect=["backend"],
+)
 def test_ctrl_c_answers_waiting_long_polls_normally(served: Served) -> None:
     # A request outside the robot's limitations: its work poll waits, and so does the poll
     # for the request's results.

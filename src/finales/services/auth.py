@@ -257,9 +257,11 @@ def revoke_api_key(uow: UnitOfWork, *, principal: Principal, key_id: str) -> Api
         .join(t.principals, t.principals.c.id == t.api_keys.c.principal_id)
         .where(t.api_keys.c.id == key_id)
     ).first()
-    if row is None or not (principal.is_admin or principal.id == row.principal_id):
-        # Another principal's key is no business of a non-admin: not even its existence.
+    if row is None:
         raise NotFound(f"no API key with id {key_id!r}")
+    if not (principal.is_admin or principal.id == row.principal_id):
+        # A key id alone opens nothing (the secret is needed), so saying it exists is safe.
+        raise Forbidden("only an admin or the key's own principal revokes an API key")
     revoked_at = row.revoked_at
     if revoked_at is None:
         revoked_at = uow.now
