@@ -37,6 +37,8 @@ EXTRA_OF_PACKAGE = {
     "scipy": "lab",
     "sklearn": "lab",
     "matplotlib": "demo",
+    "jinja2": "workflows",
+    "yaml": "workflows",
 }
 
 
