@@ -29,6 +29,10 @@ ALLOWED_REQUEST = {
     (R.RESERVED, R.PENDING),  # release, lease expiry
     (R.RESERVED, R.RESOLVED),
     (R.RESERVED, R.RETRACTED),
+    (None, R.AWAITING_APPROVAL),  # a capability that requires approval
+    (R.AWAITING_APPROVAL, R.PENDING),  # approved
+    (R.AWAITING_APPROVAL, R.REJECTED),
+    (R.AWAITING_APPROVAL, R.RETRACTED),
 }
 ALLOWED_RESULT = {
     (None, S.ORIGINAL),
@@ -41,7 +45,15 @@ RESULT_PAIRS = list(itertools.product([None, *S], S))
 
 
 def test_statuses_are_lowercase_strings() -> None:
-    assert [s.value for s in R] == ["pending", "reserved", "resolved", "retracted", "unsolicited"]
+    assert [s.value for s in R] == [
+        "pending",
+        "reserved",
+        "resolved",
+        "retracted",
+        "unsolicited",
+        "awaiting_approval",
+        "rejected",
+    ]
     assert [s.value for s in S] == ["original", "amended", "deleted"]
     assert R("reserved") is R.RESERVED
     assert R.PENDING == "pending"
@@ -72,7 +84,7 @@ def test_result_transition_table(current: S | None, new: S) -> None:
 
 
 def test_terminal_request_states_have_no_exits() -> None:
-    assert {R.RESOLVED, R.RETRACTED, R.UNSOLICITED} == TERMINAL_REQUEST_STATUSES
+    assert {R.RESOLVED, R.RETRACTED, R.UNSOLICITED, R.REJECTED} == TERMINAL_REQUEST_STATUSES
     for terminal in TERMINAL_REQUEST_STATUSES:
         for new in R:
             with pytest.raises(InvalidTransition):

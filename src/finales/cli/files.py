@@ -58,6 +58,7 @@ def read_capabilities(path: Path) -> list[dict[str, Any]]:
                     "result_schema": item["result_schema"],
                     "description": item.get("description", ""),
                     "active": bool(item.get("active", True)),
+                    "requires_approval": bool(item.get("requires_approval", False)),
                 }
             )
     return out

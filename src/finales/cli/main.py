@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from finales.cli import admin
+from finales.cli import admin, approval
 from finales.cli.context import Options
 from finales.cli.tenant_run import tenant_run
 
@@ -27,6 +27,7 @@ app.add_typer(admin.user_app, name="user")
 app.add_typer(admin.apikey_app, name="apikey")
 app.add_typer(admin.cap_app, name="capability")
 app.add_typer(admin.tenant_app, name="tenant")
+app.add_typer(approval.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
 app.command()(admin.demo)
 

@@ -304,6 +304,16 @@ class FinalesClient(BaseClient):
         data = self._action(f"{API}/requests/{request_id}/retract", {"message": message})
         return schemas.Request.model_validate(data)
 
+    def approve(self, request_id: str, *, message: str = "") -> schemas.Request:
+        """Approve a request awaiting approval (admin or approver): it becomes pending."""
+        data = self._action(f"{API}/requests/{request_id}/approve", {"message": message})
+        return schemas.Request.model_validate(data)
+
+    def reject(self, request_id: str, *, message: str) -> schemas.Request:
+        """Reject a request awaiting approval (admin or approver), saying why: it is closed."""
+        data = self._action(f"{API}/requests/{request_id}/reject", {"message": message})
+        return schemas.Request.model_validate(data)
+
     def work(
         self,
         *,

@@ -33,6 +33,11 @@ def require_admin(principal: Principal) -> None:
     principal.require(Role.ADMIN)
 
 
+def require_approver(principal: Principal) -> None:
+    """Approving or rejecting a request that needs approval: an admin or an approver."""
+    principal.require(Role.ADMIN, Role.APPROVER)
+
+
 def require_exporter(principal: Principal) -> None:
     principal.require(Role.ARCHIVER, Role.ADMIN)
 

@@ -13,6 +13,7 @@ class Role(StrEnum):
     TENANT = "tenant"
     READER = "reader"
     ARCHIVER = "archiver"
+    APPROVER = "approver"  # reads, and approves or rejects requests that need approval
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ class RequestStatus(StrEnum):
     RESOLVED = "resolved"
     RETRACTED = "retracted"
     UNSOLICITED = "unsolicited"
+    AWAITING_APPROVAL = "awaiting_approval"  # its capability requires approval: not yet claimable
+    REJECTED = "rejected"  # an approver said no: closed, with the reason in the history
 
 
 class ResultStatus(StrEnum):
@@ -38,6 +40,9 @@ class RequestAction(StrEnum):
     EXPIRE = "expire"  # the lease ran out
     RETRACT = "retract"
     RESOLVE = "resolve"  # its result was posted
+    SUBMIT_FOR_APPROVAL = "submit_for_approval"  # a request for a capability that needs approval
+    APPROVE = "approve"
+    REJECT = "reject"
 
 
 class ResultAction(StrEnum):
@@ -59,8 +64,11 @@ REQUEST_ACTIONS: dict[RequestAction, tuple[frozenset[RequestStatus | None], Requ
     RequestAction.HEARTBEAT: (frozenset({R.RESERVED}), R.RESERVED),
     RequestAction.RELEASE: (frozenset({R.RESERVED}), R.PENDING),
     RequestAction.EXPIRE: (frozenset({R.RESERVED}), R.PENDING),
-    RequestAction.RETRACT: (frozenset({R.PENDING, R.RESERVED}), R.RETRACTED),
+    RequestAction.RETRACT: (frozenset({R.PENDING, R.RESERVED, R.AWAITING_APPROVAL}), R.RETRACTED),
     RequestAction.RESOLVE: (frozenset({R.RESERVED}), R.RESOLVED),
+    RequestAction.SUBMIT_FOR_APPROVAL: (frozenset({None}), R.AWAITING_APPROVAL),
+    RequestAction.APPROVE: (frozenset({R.AWAITING_APPROVAL}), R.PENDING),
+    RequestAction.REJECT: (frozenset({R.AWAITING_APPROVAL}), R.REJECTED),
 }
 # The actions that act on a reservation: the reserver's (or an admin's for it) heartbeat,
 # release and result. Each needs the lease live at the time of the change, whether or not the

@@ -165,11 +165,18 @@ def _allowed(action: RequestAction, view: RequestView) -> bool:
 
 
 def plan_submit(
-    principal: Principal, now: datetime, *, unsolicited: bool = False
+    principal: Principal,
+    now: datetime,
+    *,
+    unsolicited: bool = False,
+    needs_approval: bool = False,
 ) -> RequestTransition:
-    """A new request (or the record made for an unsolicited result) enters its lifecycle."""
+    """A new request (or the record made for an unsolicited result) enters its lifecycle; a
+    request for a capability that requires approval enters it awaiting approval."""
     if unsolicited:
         action, message = RequestAction.RECORD_UNSOLICITED, "unsolicited result"
+    elif needs_approval:
+        action, message = RequestAction.SUBMIT_FOR_APPROVAL, "awaiting approval"
     else:
         action, message = RequestAction.SUBMIT, ""
     return _request(
@@ -218,6 +225,29 @@ def plan_claim(
         tenant_id=tenant_id,
         message="claimed",
         lease_expires_at=lease_expiry(now, lease_s),
+    )
+
+
+def plan_decision(
+    view: RequestView, principal: Principal, now: datetime, *, approve: bool, message: str = ""
+) -> RequestTransition:
+    """An admin or approver approves (-> pending: claimable from now on) or rejects (->
+    rejected, closed) a request awaiting approval; the message records why."""
+    policy.require_approver(principal)
+    action = RequestAction.APPROVE if approve else RequestAction.REJECT
+    if not _allowed(action, view):
+        raise InvalidTransition(
+            f"request {view.id} is {view.status}, not awaiting approval: "
+            f"it cannot be {'approved' if approve else 'rejected'}"
+        )
+    verb = "approved" if approve else "rejected"
+    return _request(
+        view,
+        action,
+        at=now,
+        actor=principal.name,
+        tenant_id=principal.tenant_id,
+        message=f"{verb}: {message}" if message else verb,
     )
 
 
@@ -292,6 +322,8 @@ _NOT_RESOLVABLE = {
     R.RESOLVED: "already resolved",
     R.RETRACTED: "retracted",
     R.UNSOLICITED: "an unsolicited record",
+    R.AWAITING_APPROVAL: "awaiting approval: it cannot be claimed yet",
+    R.REJECTED: "rejected",
 }
 
 

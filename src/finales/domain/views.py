@@ -96,6 +96,7 @@ class CapabilityView:
     description: str
     created_at: datetime
     created_by: str
+    requires_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,7 @@ class CapabilityVersion:
     version: int
     request_schema: JsonObject
     result_schema: JsonObject
+    requires_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,10 @@ class CapabilityCreate(Strict):
     request_schema: dict[str, Any]
     result_schema: dict[str, Any]
     description: str = ""
+    requires_approval: bool = Field(
+        default=False,
+        description="its requests wait in awaiting_approval until an admin or approver decides",
+    )
 
 
 class Capability(BaseModel):
@@ -177,6 +181,7 @@ class Capability(BaseModel):
     result_schema: dict[str, Any]
     description: str
     created_at: datetime
+    requires_approval: bool = False
 
 
 class CapabilityState(Strict):
@@ -247,6 +252,12 @@ class Claim(Strict):
 
 class StatusChange(Strict):
     message: str = Field(default="", max_length=10_000, description="why; kept in the history")
+
+
+class Rejection(Strict):
+    message: str = Field(
+        min_length=1, max_length=10_000, description="why it is rejected; kept in the history"
+    )
 
 
 class Event(BaseModel):

@@ -57,8 +57,10 @@ def submit_request(
     if extra:
         raise invalid(f"/parameters/{extra[0]}", "this method is not listed in /methods")
     capability_ids: dict[str, str] = {}
+    needs_approval = False
     for i, method in enumerate(methods):
         cap = capability_for_use(conn, quantity, method, f"/methods/{i}")
+        needs_approval = needs_approval or cap.requires_approval
         validators.validate(
             cap.id,
             cap.request_schema,
@@ -75,7 +77,7 @@ def submit_request(
             raise invalid("/parent_request_id", f"no request with id {parent_request_id!r}")
     view = insert_request(
         conn,
-        plan.plan_submit(principal, uow.now),
+        plan.plan_submit(principal, uow.now, needs_approval=needs_approval),
         request_id=new_id(),
         principal=principal,
         quantity=quantity,
@@ -84,8 +86,24 @@ def submit_request(
         capability_ids=capability_ids,
         parent_request_id=parent_request_id,
     )
-    uow.report(RequestClaimable.of(view))
+    if not needs_approval:  # awaiting approval, it concerns no work poll yet
+        uow.report(RequestClaimable.of(view))
     return view
+
+
+def decide(
+    uow: UnitOfWork, *, principal: Principal, request_id: str, approve: bool, message: str = ""
+) -> RequestView:
+    """Approve (-> pending, claimable) or reject (-> rejected) a request awaiting approval
+    (admin or approver); the history records who and why."""
+    view = load_request(uow.conn, request_id)
+    decided = apply_request(
+        uow.conn,
+        view,
+        plan.plan_decision(view, principal, uow.now, approve=approve, message=message),
+    )
+    uow.report(RequestClaimable.of(decided) if approve else RequestChanged(decided.id))
+    return decided
 
 
 def get_request(conn: Connection, request_id: str) -> RequestView:

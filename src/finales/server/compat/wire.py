@@ -5,15 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from finales.domain.statuses import RequestStatus
 from finales.domain.views import CapabilityView, RequestView, ResultView, TenantView
 from finales.server.compat import templates
+
+# Statuses FINALES 2 does not know, shown as the nearest it has: a request awaiting approval
+# is not yet claimable (FINALES 2's pending listing leaves it out), a rejected one is closed.
+FINALES2_STATUS = {
+    RequestStatus.AWAITING_APPROVAL: RequestStatus.PENDING.value,
+    RequestStatus.REJECTED: RequestStatus.RETRACTED.value,
+}
 
 
 def request_info(r: RequestView) -> dict[str, Any]:
     return {
         "uuid": r.id,
         "ctime": r.created_at.isoformat(),
-        "status": r.status.value,
+        "status": FINALES2_STATUS.get(r.status, r.status.value),
         "request": {
             "quantity": r.quantity,
             "methods": r.methods,

@@ -221,6 +221,35 @@ def release(
     return JSONResponse(wire.request(out))
 
 
+@router.post("/requests/{request_id}/approve", response_model=schemas.Request)
+def approve(
+    st: StateDep,
+    principal: CurrentPrincipal,
+    request_id: str,
+    body: schemas.StatusChange | None = None,
+) -> JSONResponse:
+    """Approve a request awaiting approval (admin or approver): it becomes pending, and the
+    work polls it concerns wake."""
+    message = body.message if body else ""
+    with st.tx.write() as uow:
+        out = svc.decide(
+            uow, principal=principal, request_id=request_id, approve=True, message=message
+        )
+    return JSONResponse(wire.request(out))
+
+
+@router.post("/requests/{request_id}/reject", response_model=schemas.Request)
+def reject(
+    st: StateDep, principal: CurrentPrincipal, request_id: str, body: schemas.Rejection
+) -> JSONResponse:
+    """Reject a request awaiting approval (admin or approver), saying why: it is closed."""
+    with st.tx.write() as uow:
+        out = svc.decide(
+            uow, principal=principal, request_id=request_id, approve=False, message=body.message
+        )
+    return JSONResponse(wire.request(out))
+
+
 @router.post("/requests/{request_id}/retract", response_model=schemas.Request)
 def retract(
     st: StateDep,
