@@ -212,15 +212,25 @@ class FinalesClient(BaseClient):
         parameters: Mapping[str, Mapping[str, Any]],
         *,
         parent_request_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        inputs: list[str] | None = None,
         idempotency_key: str | None = None,
     ) -> schemas.Request:
-        """Post a request for ``quantity`` by any of ``methods`` (one parameter block each)."""
-        body = {
+        """Post a request for ``quantity`` by any of ``methods`` (one parameter block each).
+
+        ``parent_request_id`` puts it in a workflow tree; ``labels`` (at most 16 strings)
+        mark it for ``list_requests(labels=...)``; ``inputs`` names the results it uses.
+        """
+        body: dict[str, Any] = {
             "quantity": quantity,
             "methods": list(methods),
             "parameters": {m: dict(p) for m, p in parameters.items()},
             "parent_request_id": parent_request_id,
         }
+        if labels:
+            body["labels"] = dict(labels)
+        if inputs:
+            body["inputs"] = list(inputs)
         data = self._create(f"{API}/requests", body, idempotency_key)
         return schemas.Request.model_validate(data)
 
@@ -233,11 +243,17 @@ class FinalesClient(BaseClient):
         tenant: str | None = None,
         reserved_by: str | None = None,
         parent: str | None = None,
+        root: str | None = None,
+        labels: Mapping[str, str] | None = None,
         since: datetime | None = None,
         cursor: str | None = None,
         limit: int = 100,
     ) -> schemas.Page[schemas.Request]:
-        """One page of requests, oldest first; pass ``next_cursor`` back as ``cursor``."""
+        """One page of requests, oldest first; pass ``next_cursor`` back as ``cursor``.
+
+        ``root``: only the requests below that one in its tree; ``labels``: only those
+        carrying every one of these labels.
+        """
         data = self._get(
             f"{API}/requests",
             status=status,
@@ -246,6 +262,8 @@ class FinalesClient(BaseClient):
             tenant=tenant,
             reserved_by=reserved_by,
             parent=parent,
+            root=root,
+            label=[f"{k}:{v}" for k, v in labels.items()] if labels else None,
             since=since,
             cursor=cursor,
             limit=limit,
@@ -255,6 +273,19 @@ class FinalesClient(BaseClient):
     def iter_requests(self, *, page_size: int = 100, **filters: Any) -> Iterator[schemas.Request]:
         """Every request matching ``filters`` (those of list_requests), page after page."""
         return _pages(self.list_requests, page_size, filters)
+
+    def request_tree(self, request_id: str, *, page_size: int = 500) -> list[schemas.TreeNode]:
+        """A request and every request below it (depth 0 first, then by depth and creation:
+        parents before children), all pages of ``GET /requests/{id}/tree`` followed."""
+        nodes: list[schemas.TreeNode] = []
+        cursor = None
+        while True:
+            data = self._get(f"{API}/requests/{request_id}/tree", cursor=cursor, limit=page_size)
+            page = schemas.Page[schemas.TreeNode].model_validate(data)
+            nodes.extend(page.items)
+            if page.next_cursor is None:
+                return nodes
+            cursor = page.next_cursor
 
     def get_request(self, request_id: str) -> schemas.Request:
         """One request with its current status."""
@@ -344,17 +375,20 @@ class FinalesClient(BaseClient):
         parameters: Mapping[str, Any],
         data: Mapping[str, Any],
         request_id: str | None = None,
+        inputs: list[str] | None = None,
         idempotency_key: str | None = None,
     ) -> schemas.Result:
         """Post a result for a request you reserved (it becomes resolved), or an
-        unsolicited one (no ``request_id``)."""
-        body = {
+        unsolicited one (no ``request_id``). ``inputs``: the results it was made from."""
+        body: dict[str, Any] = {
             "request_id": request_id,
             "quantity": quantity,
             "method": method,
             "parameters": dict(parameters),
             "data": dict(data),
         }
+        if inputs:
+            body["inputs"] = list(inputs)
         out = self._create(f"{API}/results", body, idempotency_key)
         return schemas.Result.model_validate(out)
 

@@ -139,7 +139,22 @@ requests = sa.Table(
     sa.Column("requester_tenant_id", ID, sa.ForeignKey("tenants.id"), nullable=True),
     sa.Column("parent_request_id", ID, nullable=True, index=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Workflows (migration 0005; NULL on older rows: no labels, no inputs). The labels are
+    # returned from here with the request; request_labels holds them again to filter on.
+    sa.Column("labels", JSONType, nullable=True),
+    sa.Column("inputs", JSONType, nullable=True),  # ids of the results the request used
     sa.Index("ix_requests_created", "created_at", "seq"),  # where ?since= listings start
+)
+
+# A request's labels, one row per key: ?label=key:value reads (key, value) from the index
+# instead of scanning the JSON of every request. Written with the request, never changed.
+request_labels = sa.Table(
+    "request_labels",
+    metadata,
+    sa.Column("request_seq", BigId, sa.ForeignKey("requests.seq"), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Index("ix_request_labels_key_value", "key", "value", "request_seq"),
 )
 
 # One row per acceptable method, so that filters and the hand-out can join on (quantity, method).
@@ -197,6 +212,7 @@ results = sa.Table(
     sa.Column("principal_id", ID, sa.ForeignKey("principals.id"), nullable=False),
     sa.Column("supersedes", ID, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("inputs", JSONType, nullable=True),  # ids of the results it used (0005)
     sa.Index("ix_results_qm", "quantity", "method", "seq"),
     sa.Index("ix_results_created", "created_at", "seq"),  # where ?since= listings start
 )
@@ -242,6 +258,7 @@ RECORD_TABLES = (
     "offers",
     "requests",
     "request_methods",
+    "request_labels",
     "results",
 )
 EVENT_TABLES = ("capability_events", "request_events", "result_events", "principal_events")

@@ -8,7 +8,7 @@ Nested JSON (parameters, data, schemas, limitations) is kept as the decoded JSON
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,10 @@ class RequestView:
     lease_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Keyword-only with defaults, so that subclasses may still add required fields.
+    _: KW_ONLY
+    labels: dict[str, str] = field(default_factory=dict)  # set at creation (workflows)
+    inputs: list[str] = field(default_factory=list)  # ids of the results it used
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,27 @@ class ResultView:
     supersedes: str | None
     superseded_by: str | None
     created_at: datetime
+    _: KW_ONLY
+    inputs: list[str] = field(default_factory=list)  # ids of the results it used
+
+
+@dataclass(frozen=True, slots=True)
+class TreeNodeView:
+    """One request of a workflow tree: where it sits (``depth`` below the tree's top, 0 for
+    the top itself), what it asks, how far it got, and the results it has."""
+
+    seq: int
+    id: str
+    parent_request_id: str | None
+    depth: int
+    quantity: str
+    methods: list[str]
+    status: RequestStatus
+    reserved_by: str | None
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    result_ids: list[str]
 
 
 @dataclass(frozen=True, slots=True)

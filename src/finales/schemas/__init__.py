@@ -217,11 +217,22 @@ class Tenant(BaseModel):
     offers: list[Offer]
 
 
+Labels = dict[str, str]
+Inputs = list[str]
+LABELS_DOC = (
+    "at most 16 key -> value strings (keys: names without ':', values: at most 200 "
+    "characters), e.g. how a workflow marks its sub-requests; filter with ?label=key:value"
+)
+INPUTS_DOC = "ids of the results this one used, at most 100; provenance follows them"
+
+
 class RequestCreate(Strict):
     quantity: str
     methods: list[str] = Field(min_length=1)
     parameters: dict[str, dict[str, Any]]
     parent_request_id: str | None = None
+    labels: Labels | None = Field(default=None, description=LABELS_DOC)
+    inputs: Inputs | None = Field(default=None, description=INPUTS_DOC)
 
 
 class Request(BaseModel):
@@ -237,6 +248,8 @@ class Request(BaseModel):
     lease_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    labels: Labels = Field(default_factory=dict)
+    inputs: Inputs = Field(default_factory=list, description="ids of the results it used")
 
 
 class WorkItem(Request):
@@ -277,6 +290,7 @@ class ResultCreate(Strict):
     method: str
     parameters: dict[str, Any]
     data: dict[str, Any]
+    inputs: Inputs | None = Field(default=None, description=INPUTS_DOC)
 
 
 class ResultAmend(Strict):
@@ -298,6 +312,23 @@ class Result(BaseModel):
     supersedes: str | None
     superseded_by: str | None
     created_at: datetime
+    inputs: Inputs = Field(default_factory=list, description="ids of the results it used")
+
+
+class TreeNode(BaseModel):
+    """One request of a workflow tree."""
+
+    id: str
+    parent_request_id: str | None
+    depth: int = Field(description="levels below the request the tree was asked for (0)")
+    quantity: str
+    methods: list[str]
+    status: RequestStatus
+    reserved_by: str | None = Field(description="the reserving (or resolving) tenant's id")
+    labels: Labels
+    created_at: datetime
+    updated_at: datetime = Field(description="when its status last changed")
+    result_ids: list[str] = Field(description="its results, oldest first (not the deleted)")
 
 
 class ErrorItem(BaseModel):

@@ -21,6 +21,7 @@ from finales.domain.views import (
     RequestView,
     ResultView,
     TenantView,
+    TreeNodeView,
     UserView,
     WorkItemView,
 )
@@ -36,6 +37,10 @@ def request(view: RequestView) -> Any:
 
 def work_items(views: Iterable[WorkItemView]) -> list[Any]:
     return [_json(schemas.WorkItem, v) for v in views]
+
+
+def tree_nodes(views: Iterable[TreeNodeView]) -> list[Any]:
+    return [_json(schemas.TreeNode, v) for v in views]
 
 
 def result(view: ResultView) -> Any:

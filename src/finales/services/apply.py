@@ -65,6 +65,7 @@ _REQUEST_UPDATES = {
 _INSERT_REQUEST_EVENT = t.request_events.insert()
 _INSERT_REQUEST = t.requests.insert().returning(t.requests.c.seq)
 _INSERT_METHODS = t.request_methods.insert()
+_INSERT_LABELS = t.request_labels.insert()
 _INSERT_REQUEST_STATE = rs.insert()
 _REQUEST_STATUS = sa.select(rs.c.status, rs.c.lease_expires_at).where(
     rs.c.request_seq == sa.bindparam("seq")
@@ -127,8 +128,11 @@ def insert_request(
     parameters: dict[str, dict[str, Any]],
     capability_ids: dict[str, str],
     parent_request_id: str | None,
+    labels: dict[str, str] | None = None,
+    inputs: list[str] | None = None,
 ) -> RequestView:
-    """Store a new request, its projection row and its first event (``tr``: a creation)."""
+    """Store a new request, its labels, its projection row and its first event (``tr``: a
+    creation)."""
     seq = conn.execute(
         _INSERT_REQUEST,
         {
@@ -141,9 +145,15 @@ def insert_request(
             "requester_tenant_id": principal.tenant_id,
             "parent_request_id": parent_request_id,
             "created_at": tr.at,
+            "labels": labels or None,
+            "inputs": inputs or None,
         },
     ).scalar_one()
     conn.execute(_INSERT_METHODS, [{"request_seq": seq, "method": m} for m in methods])
+    if labels:
+        conn.execute(
+            _INSERT_LABELS, [{"request_seq": seq, "key": k, "value": v} for k, v in labels.items()]
+        )
     conn.execute(
         _INSERT_REQUEST_STATE,
         {
@@ -170,6 +180,8 @@ def insert_request(
         lease_expires_at=None,
         created_at=tr.at,
         updated_at=tr.at,
+        labels=dict(labels or {}),
+        inputs=list(inputs or []),
     )
 
 
@@ -237,6 +249,7 @@ def insert_result(
     data: dict[str, Any],
     capability_id: str,
     supersedes: str | None = None,
+    inputs: list[str] | None = None,
 ) -> ResultView:
     """Store a new result, its projection row and its first event (``tr``: a creation)."""
     seq = conn.execute(
@@ -253,6 +266,7 @@ def insert_result(
             "principal_id": principal.id,
             "supersedes": supersedes,
             "created_at": tr.at,
+            "inputs": inputs or None,
         },
     ).scalar_one()
     conn.execute(
@@ -276,4 +290,5 @@ def insert_result(
         supersedes=supersedes,
         superseded_by=None,
         created_at=tr.at,
+        inputs=list(inputs or []),
     )

@@ -29,6 +29,7 @@ EXPORT_TABLES = (
     "offers",
     "requests",
     "request_methods",
+    "request_labels",
     "request_events",
     "request_state",
     "results",

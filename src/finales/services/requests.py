@@ -6,6 +6,7 @@ Every status change is load -> plan (``finales.domain.transitions``) -> apply
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +21,9 @@ from finales.domain.principals import Principal, Role
 from finales.domain.statuses import RequestStatus as RS
 from finales.domain.validation import ValidatorCache
 from finales.domain.views import EventView, RequestView
+from finales.domain.workflows import check_inputs, check_labels
 from finales.errors import invalid
-from finales.services import tenants, work
+from finales.services import tenants, work, workflows
 from finales.services.apply import apply_request, insert_request
 from finales.services.capabilities import capability_for_use
 from finales.services.common import new_id, page, page_start
@@ -39,10 +41,14 @@ def submit_request(
     validators: ValidatorCache,
     parent_request_id: str | None = None,
     named_tenant: str | None = None,
+    labels: dict[str, str] | None = None,
+    inputs: list[str] | None = None,
 ) -> RequestView:
     """Validate a (possibly multi-method) request against each method's schema and store it.
 
     ``named_tenant``: the tenant a FINALES 2 payload says it acts as (checked, not trusted).
+    ``labels``: how a workflow marks its sub-requests (returned, filterable); ``inputs``: the
+    results the request uses (each must exist; provenance follows them).
     """
     principal.require(Role.ADMIN, Role.TENANT)
     conn = uow.conn
@@ -69,12 +75,11 @@ def submit_request(
             what="parameters",
         )
         capability_ids[method] = cap.id
+    labels = check_labels(labels)
+    inputs = check_inputs(inputs)
     if parent_request_id is not None:
-        exists = conn.execute(
-            sa.select(t.requests.c.seq).where(t.requests.c.id == parent_request_id)
-        ).first()
-        if exists is None:
-            raise invalid("/parent_request_id", f"no request with id {parent_request_id!r}")
+        workflows.check_parent(conn, parent_request_id)
+    workflows.check_inputs_exist(conn, inputs)
     view = insert_request(
         conn,
         plan.plan_submit(principal, uow.now, needs_approval=needs_approval),
@@ -85,6 +90,8 @@ def submit_request(
         parameters=parameters,
         capability_ids=capability_ids,
         parent_request_id=parent_request_id,
+        labels=labels,
+        inputs=inputs,
     )
     if not needs_approval:  # awaiting approval, it concerns no work poll yet
         uow.report(RequestClaimable.of(view))
@@ -120,11 +127,17 @@ def list_requests(
     tenant_id: str | None = None,
     reserved_by: str | None = None,
     parent_request_id: str | None = None,
+    root: str | None = None,
+    labels: Sequence[tuple[str, str]] = (),
     since: datetime | None = None,
     cursor: str | None = None,
     limit: int = 100,
 ) -> tuple[list[RequestView], str | None]:
-    """One page of requests, oldest first, and the cursor of the next page."""
+    """One page of requests, oldest first, and the cursor of the next page.
+
+    ``root``: only the requests below that one in its tree (not itself); ``labels``: only
+    those with every (key, value) given.
+    """
     # With a status filter, page on request_state's seq: SQLite then reads the page in order
     # from the (status, request_seq) index instead of sorting every request of that status.
     key = t.request_state.c.request_seq if status else t.requests.c.seq
@@ -151,6 +164,17 @@ def list_requests(
         q = q.where(t.request_state.c.reserved_by == reserved_by)
     if parent_request_id:
         q = q.where(t.requests.c.parent_request_id == parent_request_id)
+    if root:
+        q = q.where(t.requests.c.seq.in_(workflows.descendant_seqs(root)))
+    rl = t.request_labels
+    for label_key, label_value in labels:  # each an indexed lookup on (key, value)
+        q = q.where(
+            sa.exists().where(
+                rl.c.request_seq == t.requests.c.seq,
+                rl.c.key == label_key,
+                rl.c.value == label_value,
+            )
+        )
     if since:
         q = q.where(t.requests.c.created_at >= since)
     rows = conn.execute(q.order_by(key).limit(limit + 1)).all()

@@ -19,8 +19,9 @@ from finales.domain.principals import Principal
 from finales.domain.statuses import ResultStatus
 from finales.domain.validation import ValidatorCache
 from finales.domain.views import CapabilityVersion, EventView, ResultView
+from finales.domain.workflows import check_inputs
 from finales.errors import Forbidden, NotFound, invalid
-from finales.services import tenants
+from finales.services import tenants, workflows
 from finales.services.apply import apply_request, apply_result, insert_request, insert_result
 from finales.services.capabilities import capability_by_id, capability_for_use
 from finales.services.common import new_id, page, page_start
@@ -53,8 +54,11 @@ def post_result(
     data: dict[str, Any],
     validators: ValidatorCache,
     named_tenant: str | None = None,
+    inputs: list[str] | None = None,
 ) -> ResultView:
     """Post a result for a request the caller reserved, or an unsolicited one (no request).
+
+    ``inputs``: the results this one was made from (each must exist; provenance follows them).
 
     An admin may post for the reserving tenant (the result belongs to that tenant). An
     unsolicited result belongs to a tenant: the caller's, or for an admin the one the payload
@@ -64,6 +68,8 @@ def post_result(
         tenants.check_named_tenant(uow.conn, principal, named_tenant)
     if not principal.is_admin:
         principal.acting_tenant()  # 403 for readers and archivers, before anything is read
+    inputs = check_inputs(inputs)
+    workflows.check_inputs_exist(uow.conn, inputs)
     if request_id is None:
         owner = named_tenant if principal.is_admin else principal.tenant_id
         if not owner:
@@ -77,6 +83,7 @@ def post_result(
             parameters=parameters,
             data=data,
             validators=validators,
+            inputs=inputs,
         )
     try:
         request = load_request(uow.conn, request_id)
@@ -102,6 +109,7 @@ def post_result(
         parameters=parameters,
         data=data,
         capability_id=cap.id,
+        inputs=inputs,
     )
     uow.report(RequestChanged(request.id))
     return result
@@ -117,6 +125,7 @@ def _post_unsolicited(
     parameters: dict[str, Any],
     data: dict[str, Any],
     validators: ValidatorCache,
+    inputs: list[str],
 ) -> ResultView:
     cap = capability_for_use(uow.conn, quantity, method, "/method")
     _validate(validators, cap, parameters, data)
@@ -142,6 +151,7 @@ def _post_unsolicited(
         parameters=parameters,
         data=data,
         capability_id=cap.id,
+        inputs=inputs,
     )
 
 
@@ -175,6 +185,7 @@ def amend_result(
         data=data,
         capability_id=cap.id,
         supersedes=result_id,
+        inputs=old.inputs,  # a correction of the data made from the same inputs
     )
     apply_result(uow.conn, old, amend)
     return new

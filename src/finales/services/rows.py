@@ -34,6 +34,8 @@ REQUEST_COLUMNS = (
     t.request_state.c.lease_expires_at,
     t.requests.c.created_at,
     t.request_state.c.updated_at,
+    t.requests.c.labels,
+    t.requests.c.inputs,
 )
 
 REQUEST_SELECT: sa.Select[Any] = sa.select(*REQUEST_COLUMNS).select_from(
@@ -45,8 +47,16 @@ _REQUEST_BY_ID = REQUEST_SELECT.where(t.requests.c.id == sa.bindparam("request_i
 
 
 def request_view(row: Row[Any]) -> RequestView:
-    # REQUEST_COLUMNS are labelled as the view's fields.
-    return RequestView(**{**row._mapping, "status": RequestStatus(row.status)})
+    # REQUEST_COLUMNS are labelled as the view's fields (labels and inputs are NULL on rows
+    # older than migration 0005).
+    return RequestView(
+        **{
+            **row._mapping,
+            "status": RequestStatus(row.status),
+            "labels": row.labels or {},
+            "inputs": row.inputs or [],
+        }
+    )
 
 
 _REQUEST_FIELDS = tuple(f.name for f in fields(RequestView))
@@ -82,6 +92,7 @@ RESULT_COLUMNS = (
     t.results.c.supersedes,
     t.result_state.c.superseded_by,
     t.results.c.created_at,
+    t.results.c.inputs,
 )
 
 RESULT_SELECT: sa.Select[Any] = sa.select(*RESULT_COLUMNS).select_from(
@@ -94,7 +105,9 @@ _RESULT_BY_ID = RESULT_SELECT.where(t.results.c.id == sa.bindparam("result_id"))
 
 def result_view(row: Row[Any]) -> ResultView:
     # RESULT_COLUMNS are labelled as the view's fields.
-    return ResultView(**{**row._mapping, "status": ResultStatus(row.status)})
+    return ResultView(
+        **{**row._mapping, "status": ResultStatus(row.status), "inputs": row.inputs or []}
+    )
 
 
 def load_result(conn: Connection, result_id: str) -> ResultView:

@@ -19,11 +19,13 @@ from starlette.types import Receive
 from finales import schemas
 from finales.domain.leases import clamp_lease
 from finales.domain.views import OfferView, ResultView, WorkItemView
+from finales.domain.workflows import parse_label_filters
 from finales.server import wire
 from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
 from finales.services import requests as svc
 from finales.services import results as result_svc
 from finales.services import work as work_svc
+from finales.services import workflows as workflow_svc
 
 router = APIRouter(tags=["requests"])
 
@@ -100,6 +102,13 @@ def list_requests(
     tenant: str | None = Query(default=None, description="requesting tenant id"),
     reserved_by: str | None = Query(default=None, description="reserving tenant id"),
     parent: str | None = Query(default=None, description="parent request id"),
+    root: str | None = Query(
+        default=None, description="only the requests below this one in its tree (not itself)"
+    ),
+    label: list[str] = Query(
+        default_factory=list,
+        description="key:value; only requests with that label (repeat: all of them)",
+    ),
     since: schemas.IsoDatetime | None = Query(
         default=None, description="created at or after (ISO 8601 with a UTC offset)"
     ),
@@ -116,11 +125,28 @@ def list_requests(
             tenant_id=tenant,
             reserved_by=reserved_by,
             parent_request_id=parent,
+            root=root,
+            labels=parse_label_filters(label, at="/label"),
             since=since,
             cursor=cursor,
             limit=limit,
         )
     return JSONResponse(wire.page([wire.request(v) for v in items], nxt))
+
+
+@router.get("/requests/{request_id}/tree", response_model=schemas.Page[schemas.TreeNode])
+def request_tree(
+    st: StateDep,
+    _p: CurrentPrincipal,
+    request_id: str,
+    cursor: str | None = None,
+    limit: int = Query(default=100, ge=1, le=500),
+) -> JSONResponse:
+    """A request and every request below it, by depth then creation (parents first);
+    follow ``next_cursor`` for more."""
+    with st.tx.read() as conn:
+        nodes, nxt = workflow_svc.tree_page(conn, request_id, cursor=cursor, limit=limit)
+    return JSONResponse(wire.page(wire.tree_nodes(nodes), nxt))
 
 
 @router.get("/requests/{request_id}", response_model=schemas.Request)
