@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from finales.cli.context import emit_json, needs, out
 from finales.domain.principals import Principal, Role
@@ -103,9 +102,8 @@ def list_waiting(
     if as_json:
         emit_json([_json(v) for v in views])
         return
-    table = Table("id", "quantity", "methods", "status", "created")
+    # One plain line per request: the whole id, to copy into 'approve', in any terminal width.
+    out.print(f"{len(views)} request(s) {status.value}", highlight=False)
     for v in views:
-        table.add_row(
-            v.id, v.quantity, ", ".join(v.methods), v.status.value, v.created_at.isoformat()
-        )
-    out.print(table)
+        created = v.created_at.isoformat(timespec="seconds")
+        out.print(f"{v.id}  {v.quantity}/{'|'.join(v.methods)}  {created}", highlight=False)

@@ -77,6 +77,8 @@ capabilities = sa.Table(
     sa.Column("description", sa.Text, nullable=False, default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
+    # Its requests wait in awaiting_approval until an admin or approver decides.
+    sa.Column("requires_approval", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("quantity", "method", "version", name="uq_capabilities_qmv"),
 )
 

@@ -31,7 +31,7 @@ def _view(row: Row[Any], versions: list[int], active: bool) -> CapabilityView:
         description=row.description,
         created_at=row.created_at,
         created_by=row.created_by,
-        requires_approval=bool(row._mapping.get("requires_approval", False)),  # TEMP(approval)
+        requires_approval=row.requires_approval,
     )
 
 
@@ -60,7 +60,7 @@ def register_capability(
         latest.request_schema == request_schema
         and latest.result_schema == result_schema
         and latest.description == description
-        and bool(latest._mapping.get("requires_approval", False)) == requires_approval
+        and latest.requires_approval == requires_approval
     ):
         if active and not is_active(conn, quantity, method):
             _set_active(uow, quantity, method, True, principal.name, "re-registered")
@@ -77,7 +77,7 @@ def register_capability(
             description=description,
             created_at=now,
             created_by=principal.name,
-            # TEMP(approval): requires_approval=requires_approval, once migration 0006 lands
+            requires_approval=requires_approval,
         )
     )
     if latest is None or active != is_active(conn, quantity, method):
@@ -233,7 +233,7 @@ def _version(row: Row[Any]) -> CapabilityVersion:
         version=row.version,
         request_schema=row.request_schema,
         result_schema=row.result_schema,
-        requires_approval=bool(row._mapping.get("requires_approval", False)),  # TEMP(approval)
+        requires_approval=row.requires_approval,
     )
 
 
