@@ -3,10 +3,16 @@ retract cascade and inputs - on both databases."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from finales.domain.workflows import MAX_TREE_DEPTH
-from tests.conftest import ErrorCheck, Lab
+from tests.conftest import Clock, ErrorCheck, Lab, local_broker, populate
 
 
 def ids(items: list[dict[str, Any]]) -> list[str]:
@@ -171,3 +177,122 @@ def test_tree_depth_is_bounded(lab: Lab, expect_error: ErrorCheck) -> None:
     tree = lab.broker.client(api_key=lab.keys["reader"]).request_tree(chain[0]["id"])
     assert len(tree) == MAX_TREE_DEPTH + 1
     assert tree[-1].depth == MAX_TREE_DEPTH
+
+
+# ------------------------------------------------------------------------------ cascade
+
+
+def history(lab: Lab, request_id: str) -> list[dict[str, Any]]:
+    return lab.reader.get(f"/requests/{request_id}/history").json()  # type: ignore[no-any-return]
+
+
+def status(lab: Lab, request_id: str) -> str:
+    return lab.reader.get(f"/requests/{request_id}").json()["status"]  # type: ignore[no-any-return]
+
+
+def cascade_tree(lab: Lab) -> dict[str, str]:
+    """root -> c0 (pending) -> g0 (reserved by b) -> h0 (pending, lease of its own elsewhere);
+    root -> c1 (resolved) -> g1 (resolved); c1 -> g2 (pending, under a resolved branch)."""
+    made: dict[str, str] = {"root": lab.post_request(who="a")["id"]}
+
+    def child(name: str, parent: str) -> None:
+        made[name] = lab.post_request(who="a", parent_request_id=made[parent])["id"]
+
+    child("c0", "root")
+    child("g0", "c0")
+    child("h0", "g0")
+    child("c1", "root")
+    child("g1", "c1")
+    child("g2", "c1")
+    assert lab.claim(made["g0"], "b").status_code == 200
+    for name in ("c1", "g1"):
+        assert lab.claim(made[name], "a").status_code == 200
+        assert lab.post_result(made[name], who="a").status_code == 201
+    return made
+
+
+def test_retract_cascades_to_open_descendants(lab: Lab, expect_error: ErrorCheck) -> None:
+    made = cascade_tree(lab)
+    r = lab.admin.post(f"/requests/{made['root']}/retract", json={"message": "budget cut"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "retracted"
+    for name in ("c0", "g0", "h0", "g2"):
+        assert status(lab, made[name]) == "retracted", name
+        last = history(lab, made[name])[-1]
+        assert last["message"] == f"retracted with its ancestor {made['root']}: budget cut"
+        assert last["actor"] == "admin"
+        assert last["to_status"] == "retracted"
+    assert history(lab, made["g0"])[-1]["from_status"] == "reserved"
+    for name in ("c1", "g1"):  # resolved: they stay
+        assert status(lab, made[name]) == "resolved", name
+    # The tenant holding g0 learns at its next heartbeat or result.
+    expect_error(lab.b.post(f"/requests/{made['g0']}/heartbeat"), 409)
+    expect_error(lab.post_result(made["g0"], who="b"), 409)
+    # Retracting a subtree's top cascades only below it.
+    other = cascade_tree(lab)
+    assert lab.a.post(f"/requests/{other['c0']}/retract").status_code == 200
+    assert [status(lab, other[k]) for k in ("root", "c0", "g0", "h0", "g2")] == [
+        "pending",
+        "retracted",
+        "retracted",
+        "retracted",
+        "pending",
+    ]
+    assert history(lab, other["h0"])[-1]["message"] == f"retracted with its ancestor {other['c0']}"
+
+
+def test_retract_cascade_through_the_finales2_door(lab: Lab) -> None:
+    made = cascade_tree(lab)
+    door = lab.root("a")
+    r = door.post(
+        f"/requests/{made['c0']}/update_status/",
+        params={"new_status": "retracted", "status_change_message": "stop"},
+    )
+    assert r.status_code == 200, r.text
+    assert status(lab, made["g0"]) == "retracted"
+    assert history(lab, made["h0"])[-1]["message"] == (
+        f"retracted with its ancestor {made['c0']}: stop"
+    )
+    assert history(lab, made["h0"])[-1]["actor"] == "bot-a"
+    assert status(lab, made["root"]) == "pending"
+
+
+def test_retract_cascade_expires_a_run_out_lease_first(lab: Lab) -> None:
+    root = lab.post_request(who="a")["id"]
+    child = lab.post_request(who="a", parent_request_id=root)["id"]
+    assert lab.claim(child, "b", lease=5).status_code == 200
+    lab.clock.advance(60)
+    assert lab.a.post(f"/requests/{root}/retract").status_code == 200
+    steps = [(e["from_status"], e["to_status"]) for e in history(lab, child)]
+    assert steps[-2:] == [("reserved", "pending"), ("pending", "retracted")]
+
+
+@pytest.fixture
+def quiet_lab(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Lab]:
+    """Long-polls that re-check only every 30 s: a waiter woken sooner was woken by the
+    changes the retracting unit of work published."""
+    with local_broker(
+        database_url, tmp_path, clock, long_poll_recheck_s=30.0
+    ).start_in_process() as b:
+        yield populate(b, clock)
+
+
+def test_retract_cascade_wakes_result_waiters(quiet_lab: Lab) -> None:
+    lab = quiet_lab
+    root = lab.post_request(who="a")["id"]
+    child = lab.post_request(who="a", parent_request_id=root)["id"]
+    grandchild = lab.post_request(who="a", parent_request_id=child)["id"]
+    got: dict[str, Any] = {}
+
+    def wait() -> None:
+        t0 = time.monotonic()
+        r = lab.client("a2").get(f"/requests/{grandchild}/results", params={"wait": 20})
+        got["elapsed"], got["body"] = time.monotonic() - t0, r.json()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    assert lab.a.post(f"/requests/{root}/retract").status_code == 200
+    waiter.join(timeout=25)
+    assert got["body"] == []
+    assert got["elapsed"] < 10  # woken by the cascade, not by the 20 s deadline

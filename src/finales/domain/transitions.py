@@ -317,6 +317,35 @@ def plan_retract(
     )
 
 
+def retractable_statuses() -> frozenset[RequestStatus]:
+    """The statuses ``retract`` acts on, read from the transition table (so a status added
+    there - awaiting approval, say - is open to a cascade too)."""
+    return frozenset(s for s in REQUEST_ACTIONS[RequestAction.RETRACT][0] if s is not None)
+
+
+def plan_cascade_retract(
+    view: RequestView, principal: Principal, now: datetime, *, ancestor_id: str, message: str = ""
+) -> RequestTransition | None:
+    """Withdraw a request because its ancestor ``ancestor_id`` was withdrawn; None when it is
+    no longer open (resolved, retracted, ...: it stays as it is).
+
+    No permission of its own is asked: whoever may retract the ancestor withdraws the work
+    done for it, whoever posted the sub-requests (an orchestrator's, typically). The actor is
+    the retracting principal; the message names the ancestor.
+    """
+    if not _allowed(RequestAction.RETRACT, view):
+        return None
+    why = f"retracted with its ancestor {ancestor_id}"
+    return _request(
+        view,
+        RequestAction.RETRACT,
+        at=now,
+        actor=principal.name,
+        tenant_id=principal.tenant_id,
+        message=f"{why}: {message}" if message else why,
+    )
+
+
 _NOT_RESOLVABLE = {
     R.PENDING: "not reserved: claim it first",
     R.RESOLVED: "already resolved",

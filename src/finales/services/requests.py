@@ -22,7 +22,7 @@ from finales.domain.statuses import RequestStatus as RS
 from finales.domain.validation import ValidatorCache
 from finales.domain.views import EventView, RequestView
 from finales.domain.workflows import check_inputs, check_labels
-from finales.errors import invalid
+from finales.errors import FinalesError, invalid
 from finales.services import tenants, work, workflows
 from finales.services.apply import apply_request, insert_request
 from finales.services.capabilities import capability_for_use
@@ -292,7 +292,40 @@ def retract(
         uow.conn, view, plan.plan_retract(view, principal, uow.now, message=message)
     )
     uow.report(RequestChanged(request_id))
+    _retract_descendants(uow, principal=principal, ancestor_id=request_id, message=message)
     return after
+
+
+def _retract_descendants(
+    uow: UnitOfWork, *, principal: Principal, ancestor_id: str, message: str
+) -> None:
+    """The cascade: every open request below ``ancestor_id`` is retracted in the same
+    transaction, one event each naming the ancestor; closed ones stay. A tenant holding a
+    reserved one learns at its next heartbeat or result (409); its result waiters wake."""
+    open_statuses = [s.value for s in plan.retractable_statuses()]
+    rows = uow.conn.execute(
+        REQUEST_SELECT.where(
+            t.requests.c.seq.in_(workflows.descendant_seqs(ancestor_id)),
+            t.request_state.c.status.in_(open_statuses),
+        ).order_by(t.requests.c.seq)
+    ).all()
+    for row in rows:
+        for attempt in (1, 2):
+            # PostgreSQL: another transaction may change one after our read (resolve it,
+            # say); its compare-and-set then fails, and a second look decides.
+            view = request_view(row) if attempt == 1 else load_request(uow.conn, row.id)
+            try:
+                view = _expire_if_due(uow, view)
+                tr = plan.plan_cascade_retract(
+                    view, principal, uow.now, ancestor_id=ancestor_id, message=message
+                )
+                if tr is not None:
+                    apply_request(uow.conn, view, tr)
+                    uow.report(RequestChanged(view.id))
+                break
+            except FinalesError:
+                if attempt == 2:
+                    raise
 
 
 def set_status(
