@@ -13,7 +13,9 @@ from typing import Annotated
 import typer
 
 from finales.cli import admin, approval
+from finales.cli.chat import chat
 from finales.cli.context import Options
+from finales.cli.provenance import provenance
 from finales.cli.tenant_run import tenant_run
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.add_typer(admin.tenant_app, name="tenant")
 app.add_typer(approval.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
 app.command()(admin.demo)
+app.command()(provenance)
+app.command()(chat)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML file with settings (FINALES_* win)")

@@ -14,7 +14,14 @@ Or run a module's tenant with ``finales tenant run MODULE:OBJECT``. This package
 the broker only through ``finales.client``: it never imports the server, services or db.
 """
 
-from finales.tenant.job import JobContext, ResultInvalid, RunStats, Service, TenantSetupError
+from finales.tenant.job import (
+    JobContext,
+    Release,
+    ResultInvalid,
+    RunStats,
+    Service,
+    TenantSetupError,
+)
 from finales.tenant.lease import Lease
 from finales.tenant.logs import JsonFormatter, KeyValueFormatter, configure_logging
 from finales.tenant.runtime import Tenant
@@ -24,6 +31,7 @@ __all__ = [
     "JsonFormatter",
     "KeyValueFormatter",
     "Lease",
+    "Release",
     "ResultInvalid",
     "RunStats",
     "Service",

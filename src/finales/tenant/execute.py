@@ -17,7 +17,7 @@ from finales.domain.validation import ValidatorCache
 from finales.errors import Conflict, FinalesError, Forbidden, InvalidPayload, NotFound
 from finales.tenant import logs
 from finales.tenant.backoff import TRANSIENT, Backoff
-from finales.tenant.job import Job, JobState, ResultInvalid, RunStats
+from finales.tenant.job import Job, JobState, Release, ResultInvalid, RunStats
 from finales.tenant.lease import LeaseKeeper
 
 CAPABILITY_TTL_S = 300.0
@@ -103,6 +103,10 @@ class Executor:
         logs.event(job.ctx.log, logging.INFO, "job started", lease_s=lease_s)
         try:
             data = self._checked(job, _call_handler(job))
+        except Release as exc:
+            if job.transition(JobState.RUNNING, JobState.FINISHING):
+                self._give_back(job, exc.reason)
+            return
         except Exception as exc:
             if job.transition(JobState.RUNNING, JobState.FINISHING):
                 self._fail(job, exc)
@@ -154,6 +158,12 @@ class Executor:
         self.stats.count("failed")
         self.on_failure(job.request_id)
         self.keeper.release(job.lease, reason)
+
+    def _give_back(self, job: Job, reason: str) -> None:
+        """The handler released the request on purpose: no error, but skip it for a while."""
+        logs.event(job.ctx.log, logging.INFO, "handler released the request", reason=reason)
+        self.on_failure(job.request_id)
+        self.keeper.release(job.lease, reason[:MAX_REASON_CHARS])
 
     def _deliver(self, job: Job, data: dict[str, Any]) -> None:
         """Post the result, retrying while the broker is away (always with the job's one

@@ -55,6 +55,17 @@ class ResultInvalid(InvalidPayload):
     code = "invalid_result"
 
 
+class Release(Exception):
+    """Raised by a handler to give its request back on purpose, with ``reason`` kept in the
+    request's history (e.g. a person at a terminal said "release"). Unlike a failure it is
+    not logged as an error; like one, this tenant leaves the request to others for
+    ``retry_failed_after_s`` so that it is not handed straight back."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Service:
     """A capability this tenant serves: its limitations and the handler doing the work."""
