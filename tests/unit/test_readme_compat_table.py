@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from finales.capabilities.finales2_limitations import translate_offer
 from finales.domain.limitations import check_limitations
 from tests.conftest import require_finales2_examples
 
@@ -40,15 +41,19 @@ def test_every_tenant_and_limitations_file_is_listed_with_its_real_outcome() -> 
         rel = str(path.relative_to(base))
         assert rel in rows, f"{rel} is missing from the README table"
         first_error = None
+        translated = False
         for i, offer in enumerate(_offers(json.loads(path.read_text()))):
+            done = translate_offer(offer, f"/{i}")  # as `finales tenant add` does
+            translated = translated or bool(done.notes)
             errors = check_limitations(
-                offer["limitations"], caps[(offer["quantity"], offer["method"])]
+                done.offer["limitations"], caps[(offer["quantity"], offer["method"])]
             )
             if errors and first_error is None:
                 first_error = f"/{i}/limitations{errors[0]['pointer']}"
         outcome = rows[rel]
         if first_error is None:
             assert outcome.startswith(("imports", "valid")), (rel, outcome)
+            assert ("translated" in outcome) == translated, (rel, outcome)
         else:
             assert outcome.startswith("refused"), (rel, outcome)
             assert f"`{first_error}`" in outcome, (rel, first_error, outcome)

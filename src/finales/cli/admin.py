@@ -538,8 +538,15 @@ def tenant_add(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a tenant and its offers from a file; prints the tenant id."""
+    """Register a tenant and its offers from a file; prints the tenant id.
+
+    A FINALES 2 tenant file's limitation idioms (an anyOf wrapper, the published field names of
+    electrolyte/flow and cell_assembly/autobass_assembly) are translated, each with a note on
+    stderr; what cannot be translated is refused with the JSON pointer of the defect.
+    """
     spec = read_tenant_or_fail(file)
+    for note in spec["notes"]:
+        err.print(f"translated from FINALES 2: {note}", highlight=False)
     with needs("server", "'finales tenant add'"):
         from finales.cli import store
         from finales.services import tenants

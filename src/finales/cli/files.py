@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from finales.capabilities.finales2_limitations import translate_offer
 from finales.errors import BadRequest
 
 
@@ -66,31 +67,37 @@ def read_capabilities(path: Path) -> list[dict[str, Any]]:
 
 def read_tenant(path: Path) -> dict[str, Any]:
     """A tenant with its offers: ours ``{name, description, contact, offers}`` or FINALES 2's
-    ``{name, limitations, contact_person}``."""
+    ``{name, limitations, contact_person}``, whose limitation idioms are translated
+    (``finales.capabilities.finales2_limitations``; ``notes`` says what was rewritten)."""
     data = _load(path)
     if not isinstance(data, dict):
         raise BadRequest(f"{path}: a tenant file must be a JSON object")
     _require(data, ("name",), path)
-    if "offers" in data:
-        offers, contact = data["offers"], data.get("contact", "")
-    else:
+    finales2 = "offers" not in data
+    if finales2:
         offers, contact = data.get("limitations", []), data.get("contact_person", "")
+    else:
+        offers, contact = data["offers"], data.get("contact", "")
     if not isinstance(offers, list):
         raise BadRequest(f"{path}: offers must be a list")
     clean = []
+    notes: list[str] = []
     for i, offer in enumerate(offers):
         if not isinstance(offer, dict) or not {"quantity", "method"} <= set(offer):
             raise BadRequest(f"{path}: offer {i} needs quantity and method")
-        clean.append(
-            {
-                "quantity": offer["quantity"],
-                "method": offer["method"],
-                "limitations": offer.get("limitations", {}),
-            }
-        )
+        entry = {
+            "quantity": offer["quantity"],
+            "method": offer["method"],
+            "limitations": offer.get("limitations", {}),
+        }
+        if finales2:
+            translated = translate_offer(entry, f"/{i}")
+            entry, notes = translated.offer, notes + translated.notes
+        clean.append(entry)
     return {
         "name": data["name"],
         "description": data.get("description", ""),
         "contact": str(contact or ""),
         "offers": clean,
+        "notes": notes,
     }
