@@ -45,7 +45,7 @@ def translate_offer(offer: dict[str, Any], at: str = "") -> Translated:
     prefixes the notes' pointers (e.g. ``/2`` for the third offer of a file)."""
     out = copy.deepcopy(offer)
     notes: list[str] = []
-    limitations = out.get("limitations")
+    limitations: Any = out.get("limitations")
     if _is_any_of(limitations):
         alternatives_: list[Any] = []
         for item in limitations["anyOf"]:
