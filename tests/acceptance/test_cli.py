@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from finales.testing import free_port
+from finales import __version__
+from finales.testing import LocalBroker, free_port
 from tests.acceptance.cli import FINALES, ROOT, _env, run, run_process
 from tests.conftest import FINALES2_EXAMPLES as EXAMPLES
 from tests.conftest import require_finales2_examples
@@ -211,6 +212,14 @@ def test_help_texts() -> None:
         assert "Usage" in out.stdout
     # And once as the installed module, the way a shell runs it.
     assert "capability" in run_process(env, "--help").stdout
+
+
+def test_version_on_the_command_line_and_the_wire(broker: LocalBroker) -> None:
+    env = _env(Path("/nonexistent"))
+    assert run_process(env, "--version").stdout.strip() == f"finales {__version__}"
+    assert httpx.get(broker.url + "/healthz").json()["version"] == __version__
+    with broker.client() as c:
+        assert c.healthz()["version"] == __version__
 
 
 def test_tenant_add_keeps_a_finales2_tenant_uuid(env: dict[str, str]) -> None:

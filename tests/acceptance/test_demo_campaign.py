@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from finales import __version__
 from tests.acceptance.cli import FINALES, ROOT
 from tests.images import png_size
 
@@ -128,7 +129,7 @@ def test_keep_server_serves_the_campaign_until_sigterm(demo: Demo) -> None:
     assert stat.S_IMODE(demo.key_file.stat().st_mode) == 0o600
     assert key not in demo.output  # the key is in its file, never on the console
     assert "campaign-admin" in demo.output
-    assert httpx.get(demo.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(demo.url + "/healthz").json() == {"status": "ok", "version": __version__}
     api = demo.url + "/api/v1"
     assert httpx.get(api + "/requests").status_code == 401
     listed = httpx.get(

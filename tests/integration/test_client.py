@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from finales import errors
+from finales import __version__, errors
 from finales.client import FinalesClient, RequestRetracted, RetryPolicy, WaitTimeout
 from finales.domain.principals import Role
 from finales.testing import LocalBroker
@@ -70,7 +70,7 @@ def test_revoking_credentials(lab: Lab, sdk: dict[str, FinalesClient]) -> None:
 
 def test_auth_and_users(lab: Lab, sdk: dict[str, FinalesClient]) -> None:
     admin = sdk["admin"]
-    assert admin.healthz() == {"status": "ok"}
+    assert admin.healthz() == {"status": "ok", "version": __version__}
     token = admin.login("admin", "admin-password")
     assert token.token_type == "bearer" and token.expires_in > 0
     me = admin.me()
@@ -348,7 +348,7 @@ def test_retries_while_the_server_comes_up_late(tmp_path: Path) -> None:
     threading.Timer(0.8, broker.start).start()
     started = time.monotonic()
     try:
-        assert client.healthz() == {"status": "ok"}
+        assert client.healthz() == {"status": "ok", "version": __version__}
         assert time.monotonic() - started >= 0.7
     finally:
         deadline = time.monotonic() + 10

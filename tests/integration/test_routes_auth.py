@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 
+from finales import __version__
 from tests.conftest import ErrorCheck, Lab
 
 
@@ -235,7 +236,7 @@ def test_list_users(lab: Lab, expect_error: ErrorCheck) -> None:
 def test_healthz_without_credentials(lab: Lab) -> None:
     r = lab.root().get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok"}
+    assert r.json() == {"status": "ok", "version": __version__}
     assert_no_secrets(r)
 
 

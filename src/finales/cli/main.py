@@ -12,9 +12,11 @@ from typing import Annotated
 
 import typer
 
+from finales import __version__
 from finales.cli import admin, approval
 from finales.cli.chat import chat
 from finales.cli.context import Options
+from finales.cli.provenance import provenance
 from finales.cli.provenance import provenance
 from finales.cli.tenant_run import tenant_run
 
@@ -33,6 +35,7 @@ app.add_typer(approval.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
 app.command()(admin.demo)
 app.command()(provenance)
+app.command()(provenance)
 app.command()(chat)
 
 ConfigOpt = Annotated[
@@ -40,8 +43,20 @@ ConfigOpt = Annotated[
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"finales {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[
+    bool,
+    typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
+]
+
+
 @app.callback()
-def _root(config: ConfigOpt = None) -> None:
+def _root(config: ConfigOpt = None, _version: VersionOpt = False) -> None:
     """Settings come from FINALES_* variables (FINALES_HOME, FINALES_DATABASE_URL, ...)."""
     Options.config = config
 

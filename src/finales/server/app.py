@@ -120,8 +120,9 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
-        """Liveness: answers without credentials and reveals no data."""
-        return {"status": "ok"}
+        """Liveness: answers without credentials and reveals no data (the version: what a
+        client needs to know it talks to the broker it expects)."""
+        return {"status": "ok", "version": __version__}
 
     # Inside BodySizeLimit, which bounds what the guard reads.
     app.add_middleware(
