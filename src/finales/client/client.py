@@ -287,6 +287,11 @@ class FinalesClient(BaseClient):
                 return nodes
             cursor = page.next_cursor
 
+    def request_provenance(self, request_id: str) -> dict[str, Any]:
+        """A request's tree as W3C PROV-O in JSON-LD (a dict; parse it with rdflib, say)."""
+        data: dict[str, Any] = self._get(f"{API}/requests/{request_id}/provenance")
+        return data
+
     def get_request(self, request_id: str) -> schemas.Request:
         """One request with its current status."""
         return schemas.Request.model_validate(self._get(f"{API}/requests/{request_id}"))

@@ -22,6 +22,7 @@ from finales.domain.views import OfferView, ResultView, WorkItemView
 from finales.domain.workflows import parse_label_filters
 from finales.server import wire
 from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
+from finales.services import provenance as provenance_svc
 from finales.services import requests as svc
 from finales.services import results as result_svc
 from finales.services import work as work_svc
@@ -147,6 +148,18 @@ def request_tree(
     with st.tx.read() as conn:
         nodes, nxt = workflow_svc.tree_page(conn, request_id, cursor=cursor, limit=limit)
     return JSONResponse(wire.page(wire.tree_nodes(nodes), nxt))
+
+
+@router.get(
+    "/requests/{request_id}/provenance",
+    response_model=dict[str, Any],
+    responses={200: {"content": {"application/ld+json": {}}}},
+)
+def request_provenance(st: StateDep, _p: CurrentPrincipal, request_id: str) -> JSONResponse:
+    """A request's tree as W3C PROV-O in JSON-LD: activities, results, tenants, inputs."""
+    with st.tx.read() as conn:
+        document = provenance_svc.provenance(conn, request_id)
+    return JSONResponse(document, media_type="application/ld+json")
 
 
 @router.get("/requests/{request_id}", response_model=schemas.Request)
