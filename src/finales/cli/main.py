@@ -17,7 +17,6 @@ from finales.cli import admin, approval
 from finales.cli.chat import chat
 from finales.cli.context import Options
 from finales.cli.provenance import provenance
-from finales.cli.provenance import provenance
 from finales.cli.tenant_run import tenant_run
 
 app = typer.Typer(
@@ -34,7 +33,6 @@ app.add_typer(admin.tenant_app, name="tenant")
 app.add_typer(approval.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
 app.command()(admin.demo)
-app.command()(provenance)
 app.command()(provenance)
 app.command()(chat)
 
