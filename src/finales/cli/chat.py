@@ -75,11 +75,11 @@ def chat(
 ) -> None:
     """Serve tasks from a terminal: each task in plain words, one at a time.
 
-    Answer with: done [note] (the result is built from the file's done template and checked
-    against the capability's result schema), failed REASON (the failure result, per the
-    failed template), release [reason] (give the request back), show, help, quit. quit,
-    Ctrl-C and the end of input release a task you hold. The file's offers become the
-    tenant's offers unless --no-publish.
+    Answers: done NOTE, failed REASON, release REASON, show, help, quit (NOTE and the
+    release's REASON may be left out). done and failed build the result from the file's
+    templates and check it against the capability's result schema before posting.
+    quit, Ctrl-C and the end of input release a task you hold.
+    The file's offers become the tenant's offers unless --no-publish.
     """
     with needs("workflows", "finales chat"):
         from finales.people import Chat, ChatClient, load_task_file
