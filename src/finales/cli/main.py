@@ -18,6 +18,7 @@ from finales.cli.chat import chat
 from finales.cli.context import Options
 from finales.cli.provenance import provenance
 from finales.cli.tenant_run import tenant_run
+from finales.cli.workflow import workflow_app
 
 app = typer.Typer(
     help="finales: a broker for self-driving laboratories.",
@@ -32,6 +33,7 @@ app.add_typer(admin.cap_app, name="capability")
 app.add_typer(admin.tenant_app, name="tenant")
 app.add_typer(approval.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
+app.add_typer(workflow_app, name="workflow")
 app.command()(admin.demo)
 app.command()(provenance)
 app.command()(chat)

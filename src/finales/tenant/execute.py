@@ -39,6 +39,7 @@ class ResultApi(Protocol):
         parameters: Mapping[str, Any],
         data: Mapping[str, Any],
         request_id: str | None = None,
+        inputs: list[str] | None = None,
         idempotency_key: str | None = None,
     ) -> schemas.Result: ...
 
@@ -218,6 +219,16 @@ class Executor:
             return
 
     def _post(self, job: Job, data: dict[str, Any]) -> schemas.Result:
+        if job.ctx.result_inputs:  # (only then: a ResultApi need not know inputs)
+            return self.client.post_result(
+                request_id=job.request_id,
+                quantity=job.service.quantity,
+                method=job.service.method,
+                parameters=job.ctx.parameters,
+                data=data,
+                inputs=list(job.ctx.result_inputs),
+                idempotency_key=job.idempotency_key,
+            )
         return self.client.post_result(
             request_id=job.request_id,
             quantity=job.service.quantity,

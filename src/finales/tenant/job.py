@@ -112,7 +112,8 @@ class JobContext:
     ``parameters`` that method's parameter block, ``log`` a logger whose lines carry the
     request id, ``stopping`` an event set when the runtime shuts down or the lease is lost
     (long handlers may check it, or use ``stopping.wait(s)`` as an interruptible sleep),
-    ``lease`` the reservation (``ctx.lease.lost``, ``ctx.lease.on_lost(callback)``).
+    ``lease`` the reservation (``ctx.lease.lost``, ``ctx.lease.on_lost(callback)``),
+    ``result_inputs`` the ids of the results the returned data were made from (provenance).
     """
 
     def __init__(
@@ -128,6 +129,9 @@ class JobContext:
         self.log = log
         self.lease = lease
         self.stopping = threading.Event()
+        # Ids of the results the handler's result was made from: posted as its ``inputs``
+        # (provenance), e.g. by the workflow orchestrator.
+        self.result_inputs: list[str] = []
         lease.on_lost(self._on_lease_lost)
 
     def _on_lease_lost(self, _lease: Lease) -> None:
