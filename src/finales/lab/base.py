@@ -6,8 +6,10 @@ from __future__ import annotations
 import abc
 import os
 import random
+import threading
 from typing import Any
 
+from finales.client import FinalesClient
 from finales.lab.clock import LabClock
 from finales.lab.composition import EC_KEY, EMC_KEY, LIPF6_KEY, Composition, chemicals_info
 from finales.tenant import RunStats, Tenant
@@ -73,11 +75,28 @@ class SimulatedTenant(abc.ABC):
         self.seed = seed
         self.clock = clock or LabClock.from_env()
         self.tenant = Tenant(name or self.NAME, **tenant_options)
+        self._broker: FinalesClient | None = None
+        self._broker_lock = threading.Lock()
         self.register()
 
     @abc.abstractmethod
     def register(self) -> None:
         """Declare the served capabilities on ``self.tenant``."""
+
+    def broker(self) -> FinalesClient | None:
+        """A client of the broker this tenant serves, to read the lab's records (the cell
+        lab's simulated physical world: which electrolyte a cell holds, how much a vial
+        holds); the tenant's own client when it was given one, else one made from its
+        server and credentials; None when it has neither."""
+        if self.tenant.client is not None:
+            return self.tenant.client
+        with self._broker_lock:
+            t = self.tenant
+            if self._broker is None and t.server and (t.api_key or t.username):
+                self._broker = FinalesClient(
+                    t.server, api_key=t.api_key, username=t.username, password=t.password
+                )
+            return self._broker
 
     def rng(self, request_id: str) -> random.Random:
         return random.Random(f"{self.seed}:{self.tenant.name}:{request_id}")
