@@ -115,7 +115,7 @@ class Sim:
 # ------------------------------------------------------------------ the EOL example
 
 
-def eol_answer(cells: int, fail: Callable[[str, int, int], bool] = lambda *a: False) -> Any:
+def eol_answer(cells: int, fail: Callable[[str, int, int], bool] = lambda *_: False) -> Any:
     def answer(step: str, index: int, attempt: int, parameters: dict[str, Any]) -> Any:
         if fail(step, index, attempt):
             return None if step != "channels" else {"success": False}
@@ -178,7 +178,7 @@ def test_eol_partial_result_names_the_lost_cells() -> None:
         compiled, copy.deepcopy(EXAMPLES[("degradationEOL", "degradation_workflow")]["request"])
     )
     # cells 2 and 5 never come back from the cycler: 14 days later they time out
-    decided = sim.run(eol_answer(8, fail=lambda s, i, a: s == "cycle" and i in (2, 5)))
+    decided = sim.run(eol_answer(8, fail=lambda s, i, _: s == "cycle" and i in (2, 5)))
     outcome = decided.outcome
     assert outcome is not None and outcome.kind == "done"
     assert len(outcome.data["degradationEOL"]) == 6
@@ -193,7 +193,7 @@ def test_eol_fails_cleanly_when_no_channel_is_ever_free() -> None:
     sim = Sim(
         compiled, copy.deepcopy(EXAMPLES[("degradationEOL", "degradation_workflow")]["request"])
     )
-    decided = sim.run(eol_answer(8, fail=lambda s, i, a: s == "channels"))
+    decided = sim.run(eol_answer(8, fail=lambda s, *_: s == "channels"))
     outcome = decided.outcome
     assert outcome is not None and outcome.kind == "failed"
     assert [p[:3] for p in sim.posted] == [("channels", 0, k) for k in range(1, 7)]  # 1 + 5 retries
@@ -227,7 +227,9 @@ steps:
     methods: [m]
     parameters: {n: "{{ item * 10 }}", label: "item {{ index }}"}
     on_failure: continue
-result: {total: "{{ steps.b.results | map(attribute='v') | sum }}", failed: "{{ failures | length }}"}
+result:
+  total: "{{ steps.b.results | map(attribute='v') | sum }}"
+  failed: "{{ failures | length }}"
 failure: {total: -1, failed: "{{ failures | length }}"}
 """
 
@@ -249,7 +251,7 @@ def test_fan_out_computes_parameters_per_item_and_sums() -> None:
 
 def test_a_refused_submission_is_retried_then_fails_the_workflow() -> None:
     sim = Sim(workflow(SMALL), {"n": 3})
-    decided = sim.run(lambda step, *a: "refuse")
+    decided = sim.run(lambda *_: "refuse")
     assert decided.outcome is not None and decided.outcome.kind == "failed"
     assert [(s, k) for s, _, k, _ in sim.posted] == [("a", 1), ("a", 2), ("a", 3)]
     assert decided.outcome.failures[0].reason == "422 at /parameters"
@@ -344,17 +346,20 @@ def test_bad_constant_parameters_name_the_field() -> None:
         "  a:\n"
         "    quantity: cycling_channel\n"
         "    methods: [service]\n"
-        "    parameters: {number_required_channels: 0, colour: red, number_cycles: '{{ parameters.n }}'}\n"
+        "    parameters: {number_required_channels: 0, colour: red,\n"
+        "                 number_cycles: '{{ parameters.n }}'}\n"
         "  b:\n"
         "    quantity: transport\n"
         "    methods: [transport_service]\n"
         "    parameters: {origin: {detail_1: Lab}, destination: '{{ parameters.to }}'}\n"
     )
     assert problems_of(text) == [
-        "step 'a', field parameters.colour: unexpected field 'colour' (for cycling_channel/service)",
+        "step 'a', field parameters.colour: unexpected field 'colour' "
+        "(for cycling_channel/service)",
         "step 'a', field parameters.number_required_channels: 0 is less than the minimum of 1 "
         "(for cycling_channel/service)",
-        "step 'b', field parameters.origin.address: required, missing (for transport/transport_service)",
+        "step 'b', field parameters.origin.address: required, missing "
+        "(for transport/transport_service)",
     ]
 
 
@@ -374,7 +379,8 @@ def test_expression_errors_name_step_and_field() -> None:
 
 
 def test_a_failure_result_is_required_when_a_step_may_fail_the_workflow() -> None:
-    text = "name: w\nserves: {quantity: q, method: top}\nresult: {}\nsteps:\n  a: {quantity: x, methods: [m]}\n"
+    text = "name: w\nserves: {quantity: q, method: top}\nresult: {}\n"
+    text += "steps:\n  a: {quantity: x, methods: [m]}\n"
     assert problems_of(text) == [
         "workflow, field failure: steps a may fail the workflow (on_failure: fail): say what "
         "the parent request gets then with a 'failure' result"
@@ -396,7 +402,7 @@ def test_the_sandbox_refuses_private_attributes() -> None:
         ),
         {"n": 1},
     )
-    decided = sim.run(lambda *a: {"ok": True})
+    decided = sim.run(lambda *_: {"ok": True})
     assert decided.outcome is not None and decided.outcome.kind == "failed"
     assert "parameters.v" in decided.outcome.failures[0].reason
     assert sim.posted == []

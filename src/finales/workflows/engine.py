@@ -351,12 +351,15 @@ class Orchestrator:
     def build_tenant(self) -> Tenant:
         """The tenant serving the workflows, named after the credentials' tenant."""
         me = self.client.me()
-        name = me.tenant_id or me.name  # the runtime checks it is a tenant principal
+        name = me.name  # the runtime checks it is a tenant principal, bound to a tenant
+        if me.tenant_id:
+            name = self.client.get_tenant(me.tenant_id).name
         tenant = Tenant(
             name,
             client=self.client,
             concurrency=self.concurrency,
             lease_s=self.lease_s,
+            poll_s=max(self.poll_s, 1.0),  # the work long-poll, too
             grace_s=self.grace_s,
             retry_failed_after_s=max(10.0, self.lease_s),
         )
