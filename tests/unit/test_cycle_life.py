@@ -90,12 +90,15 @@ def test_the_elastic_net_predicts_held_out_cells_with_an_honest_uncertainty() ->
         if c.cycle_life > 40
     ]
     predictions = [model.predict(c.features) for c in held_out]
-    errors = [abs(p.eol - c.cycle_life) / c.cycle_life for p, c in zip(predictions, held_out)]
+    errors = [
+        abs(p.eol - c.cycle_life) / c.cycle_life for p, c in zip(predictions, held_out, strict=True)
+    ]
     assert statistics.fmean(errors) < 0.12
     sigma = predictions[0].sigma_log
     assert 0.06 < sigma < 0.2
     inside = [
-        abs(math.log(p.eol / c.cycle_life)) < 2 * sigma for p, c in zip(predictions, held_out)
+        abs(math.log(p.eol / c.cycle_life)) < 2 * sigma
+        for p, c in zip(predictions, held_out, strict=True)
     ]
     assert sum(inside) / len(inside) > 0.85
     # fewer features: a cruder model, and no features at all: the prior
@@ -121,7 +124,7 @@ def test_a_full_life_cycling_result_becomes_a_training_cell() -> None:
     rng = random.Random(3)
     data = cycle_life.cycle(cell, 5000, rng)
     features = cycle_life.features(cell, data, rng)
-    capacities = [q for pair in zip(data.charge_mah, data.discharge_mah) for q in pair]
+    capacities = [q for pair in zip(data.charge_mah, data.discharge_mah, strict=True) for q in pair]
     found = full_life_cell({"capacity_list": capacities, **(features or {})})
     assert found is not None and found[1] == data.cycles
     early = {"capacity_list": capacities[:80], **(features or {})}

@@ -101,13 +101,26 @@ class SimulatedTenant(abc.ABC):
     def rng(self, request_id: str) -> random.Random:
         return random.Random(f"{self.seed}:{self.tenant.name}:{request_id}")
 
+    def close(self) -> None:
+        """Close the client ``broker()`` made, if any (``run`` does it when it returns)."""
+        with self._broker_lock:
+            if self._broker is not None:
+                self._broker.close()
+                self._broker = None
+
     def run(self, **options: Any) -> RunStats:
         """Serve until stopped (see ``Tenant.run``)."""
-        return self.tenant.run(**options)
+        try:
+            return self.tenant.run(**options)
+        finally:
+            self.close()
 
     def run_once(self) -> RunStats:
         """Serve the work there is now, then return."""
-        return self.tenant.run_once()
+        try:
+            return self.tenant.run_once()
+        finally:
+            self.close()
 
     def stop(self, *, force: bool = False) -> None:
         self.tenant.stop(force=force)
