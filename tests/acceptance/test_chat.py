@@ -23,6 +23,7 @@ from finales.capabilities import registry
 from finales.client import FinalesClient
 from finales.domain.principals import Role
 from finales.testing import LocalBroker
+from tests.conftest import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSPORT_FILE = ROOT / "examples" / "people" / "transport.yaml"
@@ -56,6 +57,9 @@ class Session:
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINALES_")}
     env["PYTHONPATH"] = str(ROOT / "src")
+    # Rich takes COLUMNS over the terminal's size (pytest-xdist workers inherit one): wide
+    # enough that no expected line wraps.
+    env["COLUMNS"], env["LINES"] = "220", "50"
     return env
 
 
@@ -178,8 +182,8 @@ WEIGHING_RESULT = {
 }
 
 
-def test_an_answer_that_makes_no_valid_result_is_refused_and_ctrl_c_releases(
-    broker: LocalBroker, start_chat: Any, tmp_path: Path
+def test_a_bad_answer_is_refused_a_lost_lease_is_told_and_ctrl_c_releases(
+    broker: LocalBroker, start_chat: Any, tmp_path: Path, clock: Clock
 ) -> None:
     broker.add_capability(
         "mass",
@@ -189,7 +193,7 @@ def test_an_answer_that_makes_no_valid_result_is_refused_and_ctrl_c_releases(
     )
     task_file = tmp_path / "weigher.yaml"
     task_file.write_text(WEIGHING_FILE)
-    chat: Session = start_chat(task_file, "weigher")
+    chat: Session = start_chat(task_file, "weigher", "--lease", "3")
     api = chat.requester
     rid = api.submit_request(
         quantity="mass", methods=["balance"], parameters={"balance": {"sample": "vial 3"}}
@@ -205,13 +209,24 @@ def test_an_answer_that_makes_no_valid_result_is_refused_and_ctrl_c_releases(
     assert api.request_results(rid) == []
     assert api.get_request(rid).status == "reserved"
 
+    # The lease runs out (the broker's clock moves on): the person is told to stop.
+    clock.advance(600)
+    chat.expect(f"request {rid} is no longer yours")
+    chat.say("done 3")
+    chat.expect("no task to done")
+    assert api.request_results(rid) == []
+
+    second = api.submit_request(
+        quantity="mass", methods=["balance"], parameters={"balance": {"sample": "vial 4"}}
+    ).id
+    chat.expect("Weigh vial 4 and type: done GRAMS")
     chat.say("help")
     chat.expect("release [reason]")
     chat.term.sendintr()  # Ctrl-C at the terminal
     assert chat.exit_status() == 0
-    assert api.get_request(rid).status == "pending"
-    assert any("(Ctrl-C)" in m for m in _history_messages(api, rid))
-    assert api.request_results(rid) == []
+    assert api.get_request(second).status == "pending"
+    assert any("(Ctrl-C)" in m for m in _history_messages(api, second))
+    assert api.request_results(second) == []
 
 
 def test_a_bad_task_file_is_one_line_naming_the_field(tmp_path: Path) -> None:
