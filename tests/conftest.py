@@ -53,6 +53,8 @@ LONG_FIRST = {
     "test_demo_campaign.py": 15,
     "test_race.py": 8,
     "test_tenant_runtime.py": 4,
+    "test_workflow_cli.py": 8,
+    "test_workflow_orchestrator.py": 2,
     "test_lab_tenants.py": 3,
     "test_bare_install.py": 3,
     "test_readme.py": 7,

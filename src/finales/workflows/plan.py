@@ -256,11 +256,13 @@ def _item(
         reason, failed_at = refusals[latest].reason, refusals[latest].at
     elif current.status in OPEN:
         timeout_s = policy.timeout_s
-        deadline = current.created_at + timedelta(seconds=timeout_s) if timeout_s else None
-        if deadline is None or snap.now < deadline:
+        if timeout_s is None:
             out.open.append(current)
-            if deadline is not None:
-                out.wake(deadline)
+            return True
+        deadline = current.created_at + timedelta(seconds=timeout_s)
+        if snap.now < deadline:
+            out.open.append(current)
+            out.wake(deadline)
             return True
         reason = f"no result within {_duration(timeout_s)} (attempt {latest} of {policy.attempts})"
         out.retract.append((current.request_id, reason))
