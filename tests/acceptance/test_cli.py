@@ -61,7 +61,9 @@ def test_failures_exit_non_zero_with_one_line_reason(env: dict[str, str], tmp_pa
     run(env, "user", "add", "admin", "--role", "admin")
     dup = run(env, "user", "add", "admin", "--role", "admin", ok=False)
     assert dup.returncode == 1 and "already exists" in dup.stderr
-    assert len(dup.stderr.strip().splitlines()) == 1
+    # One line of error (after the line that says which database the command opened).
+    reasons = [ln for ln in dup.stderr.splitlines() if not ln.startswith("finales: database")]
+    assert len(reasons) == 1 and reasons[0].startswith("error:"), dup.stderr
     bad_role = run(env, "user", "add", "x", "--role", "wizard", ok=False)
     assert bad_role.returncode != 0
     no_tenant = run(env, "user", "add", "bot", "--role", "tenant", "--tenant", "nobody", ok=False)
@@ -212,6 +214,26 @@ def test_help_texts() -> None:
         assert "Usage" in out.stdout
     # And once as the installed module, the way a shell runs it.
     assert "capability" in run_process(env, "--help").stdout
+
+
+def test_commands_say_which_database_and_fail_in_one_line(tmp_path: Path) -> None:
+    fresh = _env(tmp_path / "fresh")
+    first = run_process(fresh, "capability", "list", "--json")
+    assert json.loads(first.stdout) == []  # stdout stays machine-readable
+    db = tmp_path / "fresh" / "finales.db"
+    assert first.stderr.strip() == f"finales: database sqlite:///{db} (created)"
+    again = run_process(fresh, "capability", "list", "--json")
+    assert again.stderr.strip() == f"finales: database sqlite:///{db}"
+    # A data directory that cannot exist: one line that says what to do, exit 1.
+    impossible = _env(Path("/proc/no-such-dir/home"))
+    failed = run_process(impossible, "user", "list", ok=False)
+    assert failed.returncode == 1
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FINALES_HOME" in lines[0] and "Traceback" not in failed.stderr
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    failed = run_process(_env(blocked / "home"), "serve", ok=False)
+    assert failed.returncode == 1 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
 
 
 def test_version_on_the_command_line_and_the_wire(broker: LocalBroker) -> None:

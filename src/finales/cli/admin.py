@@ -69,9 +69,7 @@ def serve(
         settings.signing_secret()  # create it now, and refuse a weak one before binding
         with store.database() as db, db.read() as s:
             has_admin = any(p.role is Role.ADMIN for p in auth.list_principals(s))
-    # No password: libpq URLs may carry one in the user part or in the query string.
-    shown = make_url(where).set(query={}).render_as_string(hide_password=True)
-    err.print(f"finales: database {shown}; data directory {settings.home}", highlight=False)
+    err.print(f"finales: data directory {settings.home}", highlight=False)
     if not has_admin:
         err.print(
             "finales: no admin yet - create one with 'finales user add admin --role admin'",

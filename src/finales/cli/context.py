@@ -61,6 +61,9 @@ def errors() -> Iterator[None]:
         yield
     except FinalesError as exc:
         fail(exc.detail)
+    except OSError as exc:  # a data directory that cannot be made or written, a missing file
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(f"{exc.strerror or exc}{where}: check FINALES_HOME and the paths given")
 
 
 def missing_extra(exc: ImportError) -> str | None:
