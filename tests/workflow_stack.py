@@ -63,6 +63,12 @@ def leaf(request: schemas.WorkItem, ctx: Any) -> dict[str, Any]:
     return {"v": p["n"]}
 
 
+# The instant tenant as a module object, for `finales tenant run tests.workflow_stack:worker`
+# (tenants in their own processes; the credentials come from the command line).
+worker = Tenant("worker", concurrency=32, lease_s=1.5, poll_s=1)
+worker.serves(*LEAF)(leaf)
+
+
 @dataclass
 class Stack:
     broker: LocalBroker

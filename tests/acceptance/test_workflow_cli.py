@@ -17,7 +17,7 @@ import pytest
 
 from finales.capabilities import CAPABILITIES
 from finales.testing import LocalBroker
-from tests.integration.test_workflow_orchestrator import chain, wait_for
+from tests.integration.test_workflow_orchestrator import INNER, OUTER, chain, wait_for
 from tests.workflow_stack import Stack, attempts, running, setup_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,9 @@ FINALES = [sys.executable, "-m", "finales.cli"]
 
 @pytest.fixture
 def stack(served_broker: LocalBroker) -> Iterator[Stack]:
-    with running(setup_stack(served_broker, [("chain", "wf")])) as s:
+    with running(
+        setup_stack(served_broker, [("chain", "wf"), ("inner", "wf"), ("outer", "wf")])
+    ) as s:
         yield s
 
 
@@ -131,3 +133,65 @@ def test_an_orchestrator_killed_mid_workflow_is_restarted_and_finishes_it(
     assert sum("leaf/compute" in line for line in lines) == 5
     assert any("b[2] #1" in line and "worker" in line for line in lines)
     assert "5 below: 5 resolved" in shown.stdout
+
+
+def test_fan_out_of_8_over_three_levels_with_every_tenant_in_its_own_process(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The issue's scenario as a lab runs it: the leaf tenant (`finales tenant run`) and the
+    orchestrator (`finales workflow run`, both files) are processes of their own."""
+    files = []
+    for name, text in (("inner", INNER), ("outer", OUTER)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        files.append(str(path))
+    url = stack.broker.url
+    worker = subprocess.Popen(
+        [
+            *FINALES,
+            "tenant",
+            "run",
+            "tests.workflow_stack:worker",
+            "--server",
+            url,
+            "--api-key",
+            stack.worker_key,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    orchestrator = subprocess.Popen(
+        [
+            *FINALES,
+            "workflow",
+            "run",
+            *files,
+            "--server",
+            url,
+            "--api-key",
+            stack.orch_key,
+            "--lease",
+            "5",
+            "--poll",
+            "0.5",
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        parent = stack.submit("outer", "wf", {})
+        results = stack.admin.wait_for_results(parent, timeout_s=120, poll_s=5)
+    finally:
+        for proc in (orchestrator, worker):
+            proc.send_signal(signal.SIGTERM)
+        errors = [proc.communicate(timeout=30)[1] for proc in (orchestrator, worker)]
+    assert [p.returncode for p in (orchestrator, worker)] == [0, 0], errors
+    assert results[0].data == {"total": 8 * 100 * 28 + 8 * 28, "failed": []}
+    tree = stack.admin.request_tree(parent)
+    assert len(tree) == 1 + 8 + 64 and max(n.depth for n in tree) == 2
+    assert {str(n.status) for n in tree} == {"resolved"}
+    assert set(attempts(tree).values()) == {1}  # nothing posted twice
