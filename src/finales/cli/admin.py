@@ -8,6 +8,7 @@ install.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import sys
@@ -57,6 +58,8 @@ def serve(
         from finales.cli import store
         from finales.services import auth
 
+    if not 0 < port < 65536:
+        fail(f"--port {port} is no TCP port: give 1 to 65535")
     settings = store.settings()
     where = settings.resolved_database_url()
     if workers > 1 and make_url(where).get_backend_name() == "sqlite":
@@ -69,6 +72,7 @@ def serve(
         settings.signing_secret()  # create it now, and refuse a weak one before binding
         with store.database() as db, db.read() as s:
             has_admin = any(p.role is Role.ADMIN for p in auth.list_principals(s))
+    _check_port_free(host, port)
     err.print(f"finales: data directory {settings.home}", highlight=False)
     if not has_admin:
         err.print(
@@ -88,6 +92,28 @@ def serve(
         # uvicorn cancels them.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse in one line a port that is taken or an interface that does not exist, before
+    uvicorn starts the app (it would fail only after "startup complete", with exit 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        fail(f"--host {host}: {exc.strerror or exc}")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            what = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc})"
+            fail(
+                f"port {port} on {host} {what}: stop what listens there, or choose another "
+                "with --port"
+            )
 
 
 # ------------------------------------------------------------------------------------ db
@@ -429,6 +455,9 @@ def capability_export(
         str,
         typer.Option("--format", help="finales (our format), finales2 (FINALES 2 format) or both"),
     ] = "finales",
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite files that differ from the export")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the built-in capabilities as files, one per capability.
@@ -442,8 +471,9 @@ def capability_export(
 
     --format both: DIR/finales/<quantity>/<method>.json and DIR/finales2/<quantity>/<method>.json.
 
-    'finales capability add' reads both formats. Existing files are overwritten;
-    no database is needed.
+    'finales capability add' reads both formats. A file that exists with other content is
+    not overwritten without --force (the same content is rewritten: exporting twice is
+    fine); no database is needed.
     """
     from finales.capabilities import CAPABILITIES, to_finales, to_finales2
 
@@ -451,17 +481,28 @@ def capability_export(
         fail(f"unknown --format {fmt!r}: choose finales, finales2 or both")
     render = {"finales": to_finales, "finales2": to_finales2}
     chosen = list(render) if fmt == "both" else [fmt]
+    planned = []
+    for name in chosen:
+        base = directory / name if fmt == "both" else directory
+        for cap in CAPABILITIES:
+            path = base / cap.quantity / f"{cap.method}.json"
+            text = json.dumps(render[name](cap), indent=2, ensure_ascii=False) + "\n"
+            planned.append((name, cap, path, text))
+    clashes = [
+        p for _, _, p, text in planned if p.is_file() and p.read_text(encoding="utf-8") != text
+    ]
+    if clashes and not force:
+        fail(
+            f"{len(clashes)} file(s) in {directory} would be overwritten (e.g. {clashes[0]}): "
+            "pass --force to overwrite them, or export into another folder"
+        )
     written = []
     try:
-        for name in chosen:
-            base = directory / name if fmt == "both" else directory
-            for cap in CAPABILITIES:
-                path = base / cap.quantity / f"{cap.method}.json"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                text = json.dumps(render[name](cap), indent=2, ensure_ascii=False)
-                path.write_text(text + "\n", encoding="utf-8")
-                where = {"format": name, "path": str(path)}
-                written.append({"quantity": cap.quantity, "method": cap.method, **where})
+        for name, cap, path, text in planned:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            where = {"format": name, "path": str(path)}
+            written.append({"quantity": cap.quantity, "method": cap.method, **where})
     except OSError as exc:
         fail(f"cannot write to {directory}: {exc.strerror or exc}")
     if as_json:

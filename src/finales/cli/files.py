@@ -65,6 +65,10 @@ def read_capabilities(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+TENANT_KEYS = frozenset({"name", "description", "contact", "offers"})
+FINALES2_TENANT_KEYS = frozenset({"name", "limitations", "contact_person"})
+
+
 def read_tenant(path: Path) -> dict[str, Any]:
     """A tenant with its offers: ours ``{name, description, contact, offers}`` or FINALES 2's
     ``{name, limitations, contact_person}``, whose limitation idioms are translated
@@ -73,11 +77,20 @@ def read_tenant(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest(f"{path}: a tenant file must be a JSON object")
     _require(data, ("name",), path)
-    finales2 = "offers" not in data
+    # Which format: by the keys only FINALES 2 has (its files always carry both); a file of
+    # ours may leave its offers out. Keys of neither are refused, not dropped unnoticed.
+    finales2 = bool({"limitations", "contact_person"} & set(data))
+    known = FINALES2_TENANT_KEYS if finales2 else TENANT_KEYS
+    unknown = sorted(set(data) - known)
+    if unknown:
+        fmt = "a FINALES 2 tenant file" if finales2 else "a tenant file"
+        raise BadRequest(
+            f"{path}: {fmt} has no key {unknown[0]!r} (its keys: {', '.join(sorted(known))})"
+        )
     if finales2:
         offers, contact = data.get("limitations", []), data.get("contact_person", "")
     else:
-        offers, contact = data["offers"], data.get("contact", "")
+        offers, contact = data.get("offers", []), data.get("contact", "")
     if not isinstance(offers, list):
         raise BadRequest(f"{path}: offers must be a list")
     clean = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import tomllib
@@ -96,10 +97,28 @@ def load_target(target: str, app_dir: Path) -> Any:
     except AttributeError:
         raise FinalesError(f"{module_name} has no attribute {attr!r}") from None
     if not isinstance(obj, Tenant) and callable(obj):
+        if _required_parameters(obj):  # a handler, not a factory of a Tenant
+            raise FinalesError(
+                f"{target} is a function that takes arguments (a handler?), not a Tenant: "
+                "name the finales.tenant.Tenant object the handler is registered on "
+                f"(e.g. {module_name}:tenant), or a function that returns one"
+            )
         obj = obj()  # a factory
     if not isinstance(obj, Tenant):
         raise FinalesError(f"{target} is a {type(obj).__name__}, not a finales.tenant.Tenant")
     return obj
+
+
+def _required_parameters(fn: Any) -> list[str]:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let the call decide
+        return []
+    return [
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
 
 
 def _config_path(config: Path | None) -> Path | None:

@@ -15,6 +15,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictFloat,
+    ValidationInfo,
+    field_validator,
 )
 
 from finales.domain.names import NAME_MAX_CHARS, NAME_PATTERN, name_problem
@@ -229,10 +231,27 @@ INPUTS_DOC = "ids of the results this one used, at most 100; provenance follows 
 class RequestCreate(Strict):
     quantity: str
     methods: list[str] = Field(min_length=1)
-    parameters: dict[str, dict[str, Any]]
+    parameters: dict[str, dict[str, Any]] = Field(
+        description="one parameter block per method: {method: {name: value, ...}}"
+    )
     parent_request_id: str | None = None
     labels: Labels | None = Field(default=None, description=LABELS_DOC)
     inputs: Inputs | None = Field(default=None, description=INPUTS_DOC)
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _one_block_per_method(cls, value: Any, info: ValidationInfo) -> Any:
+        """The most common slip - the parameters themselves, without the level of the
+        method - named as such instead of as a list of type errors."""
+        methods = info.data.get("methods") or []
+        if isinstance(value, dict) and value and not set(value) & set(methods):
+            if not all(isinstance(v, dict) for v in value.values()):
+                example = methods[0] if methods else "METHOD"
+                raise ValueError(
+                    "parameters holds one block per method, e.g. "
+                    f'{{"{example}": {{...}}}}; got the keys {sorted(value)[:5]} instead'
+                )
+        return value
 
 
 class Request(BaseModel):

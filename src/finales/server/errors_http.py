@@ -69,7 +69,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         loc = list(err.get("loc", ()))
         where = loc[0] if loc else "body"
         rest = loc[1:] if where in ("body", "query", "path", "header", "cookie") else loc
-        message = err.get("msg", "invalid")
+        message = err.get("msg", "invalid").removeprefix("Value error, ")
+        if _is_form_login(request) and where == "body":
+            sent = (request.headers.get("content-type") or "none")[:100]
+            message = (
+                f"{message}: this login takes a form (Content-Type: "
+                "application/x-www-form-urlencoded, fields username and password), "
+                f"not {sent}"
+                if "json" in sent.lower()
+                else message
+            )
         if err.get("type") == "json_invalid":  # loc holds a character offset, no field
             rest, message = [], f"not JSON: {err.get('ctx', {}).get('error', message)}"
             message += _line_column(exc.body, loc[1] if len(loc) > 1 else None)
@@ -84,6 +93,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         err = refused if isinstance(refused, FinalesError) else _invalid_payload(errors)
         return await credentials_first(request, err)
     return _finales_error(request, _invalid_payload(errors))
+
+
+FORM_LOGINS = frozenset(
+    {"/api/v1/auth/token", "/user_management/authenticate", "/user_management/authenticate/"}
+)
+
+
+def _is_form_login(request: Request) -> bool:
+    """A login route: it reads an OAuth2 password form, which JSON clients often miss."""
+    return request.url.path in FORM_LOGINS
 
 
 def _invalid_payload(errors: list[dict[str, Any]]) -> InvalidPayload:
