@@ -32,7 +32,7 @@ from tests.images import png_size
 # handful of guided experiments should reach.
 BEST_AT_LEAST_S_PER_M = 0.6
 BUDGET = 5
-FIGURES = ("best_vs_experiments.png", "compositions.png", "concentration_trend.png")
+FIGURES = ("best_vs_time.png", "compositions.png", "concentration_trend.png")
 STARTUP_TIMEOUT_S = 300  # the whole campaign runs before the broker is announced
 STOP_TIMEOUT_S = 30
 
@@ -117,11 +117,22 @@ def test_campaign_writes_its_report_with_figures(demo: Demo) -> None:
     assert max(experiments) >= BEST_AT_LEAST_S_PER_M
     summary = (out / "summary.md").read_text()
     assert "best experiment" in summary and "ground-truth optimum" in summary
+    assert "true value there" in summary
+    # Every experiment is counted, failed ones too: as many as the optimiser posted.
+    counted = re.search(r"(\d+) experiments: (\d+) with a value, (\d+) failed", summary)
+    assert counted, summary
+    assert int(counted[2]) == len(experiments)
+    assert int(counted[1]) == int(counted[2]) + int(counted[3]) == BUDGET
+    assert summary.count("- failed experiment: request ") == int(counted[3])
     for name in FIGURES:
         width, height = png_size(out / name)
         assert width > 0 and height > 0
         assert f"]({name})" in summary  # embedded as a Markdown image
         assert f"  {name}\n" in demo.output  # listed in the console's closing message
+    # The closing lines say where the report is and how to open its page.
+    assert f"report in {out.resolve()}:" in demo.output
+    assert f"open {(out / 'summary.html').resolve().as_uri()}\n" in demo.output
+    assert "100%" in demo.output  # the progress bar ends full
 
 
 def test_keep_server_serves_the_campaign_until_sigterm(demo: Demo) -> None:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from matplotlib.transforms import Bbox
 
 from finales.demo import plots
 from finales.lab import physics
 from tests.images import png_size
 
 T_K = 299.65
+MARKER_RADIUS_PT = 3.7  # the scatter's s=55 pt^2 markers
 
 
-def record(method: str, x_ec: float, x_li: float, kappa: float, at: str) -> dict[str, Any]:
+def record(
+    method: str, x_ec: float, x_li: float, kappa: float, at: str, hours: float = 1.0
+) -> dict[str, Any]:
     x_emc = 1.0 - x_ec - x_li
     molality = 1000.0 * x_li / (x_ec * 88.06 + x_emc * 104.10)
     return {
@@ -25,6 +31,7 @@ def record(method: str, x_ec: float, x_li: float, kappa: float, at: str) -> dict
         "x_LiPF6": x_li,
         "molality_mol_per_kg": molality,
         "conductivity_S_per_m": kappa,
+        "lab_hours": hours,
         "created_at": at,
     }
 
@@ -43,9 +50,9 @@ def test_the_true_optimum_is_the_documented_one() -> None:
         [],  # a campaign where nothing came back still gets its figures
         [record("polynomial_interpolation", 0.3, 0.1, 0.7, "2026-01-01T00:00:01Z")],
         [
-            record("two_electrode", 0.3, 0.0, 0.0, "2026-01-01T00:00:02Z"),
-            record("two_electrode", 0.3, 0.08, 0.9, "2026-01-01T00:00:01Z"),
-            record("molecular_dynamics", 0.5, 0.1, 1.4, "2026-01-01T00:00:03Z"),
+            record("two_electrode", 0.3, 0.0, 0.0, "2026-01-01T00:00:02Z", 30.0),
+            record("two_electrode", 0.3, 0.08, 0.9, "2026-01-01T00:00:01Z", 15.0),
+            record("molecular_dynamics", 0.5, 0.1, 1.4, "2026-01-01T00:00:03Z", 40.0),
         ],
     ],
     ids=["empty", "no-experiment", "every-source"],
@@ -68,3 +75,45 @@ def test_every_figure_is_drawn_from_a_worker_thread(
     for name in plots.PLOTS:
         width, height = png_size(tmp_path / name)
         assert width >= 600 and height >= 400
+
+
+def _overlaps(a: Bbox, b: Bbox) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _bottom_heavy_records() -> list[dict[str, Any]]:
+    """Points where a campaign puts them: most near the bottom of the whole-simplex panel."""
+    rows = []
+    for i, x_ec in enumerate(np.linspace(0.05, 0.8, 11)):
+        for x_li in (0.02, 0.06, 0.1):
+            rows.append(record("two_electrode", x_ec, x_li, 0.5, f"2026-01-01T00:{i:02d}:00Z"))
+    # The low-fidelity model also samples salty corners: the panel reaches ~10 mol/kg.
+    for x_ec in (0.1, 0.5):
+        rows.append(record("polynomial_interpolation", x_ec, 0.45, 0.1, "2026-01-01T01:00:00Z"))
+    return rows
+
+
+def test_contour_labels_are_clear_of_each_other_and_of_the_data() -> None:
+    """Over the whole simplex the rising flank squeezes every contour into the bottom of the
+    left panel, among the data; each label must still be readable there: clear of the other
+    labels and of every plotted point."""
+    records = _bottom_heavy_records()
+    fig = plots.composition_figure(records, temperature_k=T_K)
+    assert fig.canvas is not None
+    fig.canvas.draw()
+    full, zoom, colour_bar = fig.axes
+    for ax in (full, zoom):
+        labels = [t for t in ax.texts if t.get_text()]
+        assert len(labels) >= 3, [t.get_text() for t in labels]
+        boxes = [t.get_window_extent() for t in labels]
+        for (i, a), (j, b) in itertools.combinations(enumerate(boxes), 2):
+            assert not _overlaps(a, b), (labels[i].get_text(), labels[j].get_text())
+        points = ax.transData.transform(
+            [(r["x_EC"] / (r["x_EC"] + r["x_EMC"]), r["molality_mol_per_kg"]) for r in records]
+        )
+        radius = fig.dpi * MARKER_RADIUS_PT / 72
+        for text, box in zip(labels, boxes, strict=True):
+            hit = [p for p in points if box.expanded(1, 1).padded(radius).contains(*p)]
+            assert not hit, f"label {text.get_text()} covers a data point"
+    assert colour_bar.get_ylabel() == plots.COLOUR_LABEL
+    assert "measured" not in plots.COLOUR_LABEL  # model predictions are coloured too

@@ -647,7 +647,11 @@ def demo(
     budget: Annotated[int, typer.Option(min=1, help="experiments the optimiser may request")] = 15,
     seed: Annotated[int, typer.Option(help="seed of the simulated lab and the optimiser")] = 0,
     out: Annotated[
-        Path | None, typer.Option(help="report folder (default: a new temp dir)")
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="report folder (default: ./finales-demo/conductivity-<date>-<time>)",
+        ),
     ] = None,
     cycle: Annotated[
         bool, typer.Option("--cycle", help="only walk one request through a local broker")
@@ -663,9 +667,9 @@ def demo(
 ) -> None:
     """Run the conductivity campaign: simulated lab + Bayesian optimiser on a local broker.
 
-    Writes a report folder: results.json, results.csv, summary.md and three PNG figures.
-
-    The figures: best_vs_experiments.png, compositions.png, concentration_trend.png.
+    Writes a report folder: results.json, results.csv, summary.md, summary.html (the
+    summary with its figures inside, to open in a browser) and three PNG figures:
+    best_vs_time.png, compositions.png, concentration_trend.png.
     """
     if cycle:
         with needs("server", "'finales demo --cycle'"):

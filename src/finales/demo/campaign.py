@@ -1,20 +1,20 @@
 """The conductivity campaign on a laptop: a local broker, the simulated ASAB robot, molecular
 dynamics and low-fidelity model, and the Bayesian optimiser, talking only through the broker.
 
-Writes a report folder: the campaign data as JSON and CSV, three figures (PNG, drawn by
-:mod:`finales.demo.plots`) and a Markdown summary that shows them. With ``keep_server`` the
-broker stays up afterwards, for a look around, until Ctrl-C or SIGTERM.
+Writes a report folder (:mod:`finales.demo.report`), by default under ``./finales-demo/`` in a
+folder named after the campaign and the time, so that runs neither pile up in ``/tmp`` nor
+overwrite each other. With ``keep_server`` the broker stays up afterwards, for a look around,
+until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,11 @@ from rich.progress import Progress
 
 from finales.capabilities import CAPABILITIES, request_schema, result_schema
 from finales.client import FinalesClient
+from finales.demo import report
 from finales.demo.serving import keep_serving
 from finales.domain.principals import Role
 from finales.lab.asab import ASAB
 from finales.lab.clock import LabClock
-from finales.lab.composition import Composition
 from finales.lab.low_fidelity import LowFidelityModel
 from finales.lab.molecular_dynamics import MolecularDynamics
 from finales.optimizer import Optimizer, OptimizerConfig, Pair
@@ -39,7 +39,8 @@ TEMPERATURE_K = 299.65
 Q = "conductivity"
 LAB_SECONDS_PER_REAL_SECOND = 3 * 3600.0  # three lab hours per second: ASAB ~15 s a sample
 ADMIN = "campaign-admin"
-DATA_FILES = ("results.json", "results.csv", "summary.md")
+CAMPAIGN = "conductivity"
+DEFAULT_REPORTS = Path("finales-demo")
 
 
 @contextmanager
@@ -98,27 +99,36 @@ def run_campaign(
     """Run the campaign, write the report and return its folder; with ``keep_server``, keep
     the broker up after the report until Ctrl-C or SIGTERM (main thread only)."""
     console = console or Console()
-    out = out or Path(tempfile.mkdtemp(prefix="finales-campaign-"))
+    out = out or default_out()
     out.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix="finales-demo-home-") as home,
         LocalBroker(Path(home)) as broker,
     ):
         admin_key = broker.add_user(ADMIN, role=Role.ADMIN)
-        results, reason, elapsed = _campaign(
-            broker, admin_key, budget=budget, seed=seed, console=console
-        )
-        _report(out, results, reason, elapsed, console)
+        campaign = _campaign(broker, admin_key, budget=budget, seed=seed, console=console)
+        _report(out, campaign, console)
         if keep_server:
             keep_serving(broker, console, admin=ADMIN, api_key=admin_key)
     return out
 
 
+def default_out(base: Path = DEFAULT_REPORTS, *, now: datetime | None = None) -> Path:
+    """``base/<campaign>-<local time>``, with a counter when that folder already exists."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    candidate = base / f"{CAMPAIGN}-{stamp}"
+    n = 2
+    while candidate.exists():
+        candidate, n = base / f"{CAMPAIGN}-{stamp}-{n}", n + 1
+    return candidate
+
+
 def _campaign(
     broker: LocalBroker, admin_key: str, *, budget: int, seed: int, console: Console
-) -> tuple[list[dict[str, Any]], str, float]:
+) -> report.Campaign:
     """Set up the lab on ``broker``, run the optimiser to the end of its budget and return the
-    conductivity results, why it stopped and the wall time (s)."""
+    conductivity results with how the run went."""
+    started_at = datetime.now(UTC)  # the lab clock starts now: lab time counts from here
     lab, opt_key = _lab(broker, seed=seed)
     config = OptimizerConfig(
         request_methods=["two_electrode"],
@@ -149,16 +159,25 @@ def _campaign(
             task = progress.add_task("experiments", total=budget)
             while True:
                 outcome = optimizer.step()
-                done = len(optimizer.last_state.own_values)
+                state = optimizer.last_state
+                # Finished experiments, failed ones included: a failure spends budget too.
+                done = state.posted - len(state.outstanding)
                 best = f"{outcome.best:.3f} S/m" if outcome.best is not None else "-"
-                progress.update(
-                    task, completed=min(done, budget), description=f"experiments (best {best})"
-                )
+                progress.update(task, completed=done, description=f"experiments (best {best})")
                 if outcome.done:
+                    # A campaign that stalls before its budget is still complete: end at 100 %.
+                    progress.update(task, total=max(done, 1), completed=max(done, 1))
                     break
                 time.sleep(0.2)
         results = [r.model_dump(mode="json") for r in client.iter_results(quantity=Q)]
-    return results, outcome.reason, time.monotonic() - started
+    return report.Campaign(
+        results=results,
+        reason=outcome.reason,
+        elapsed_s=time.monotonic() - started,
+        started_at=started_at,
+        temperature_k=TEMPERATURE_K,
+        lab_seconds_per_real_second=LAB_SECONDS_PER_REAL_SECOND,
+    )
 
 
 def _lab(broker: LocalBroker, *, seed: int) -> tuple[list[Any], str]:
@@ -178,82 +197,10 @@ def _lab(broker: LocalBroker, *, seed: int) -> tuple[list[Any], str]:
     return lab, broker.add_user("optimizer-bot", role=Role.TENANT, tenant_id=opt_tid)
 
 
-def _report(
-    out: Path, results: list[dict[str, Any]], reason: str, elapsed_s: float, console: Console
-) -> Path:
-    """Write the data, the figures and the summary into ``out`` and list them on the console."""
-    from finales.demo import plots  # matplotlib is loaded only when a report is drawn
-
-    rows = _records(results)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    with (out / "results.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RECORD_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    figure_files = [p.name for p in plots.write_plots(rows, out, temperature_k=TEMPERATURE_K)]
-    experiments = [r for r in rows if r["method"] == "two_electrode"]
-    best = max(experiments, key=lambda r: r["conductivity_S_per_m"], default=None)
-    kappa, where = plots.true_optimum(TEMPERATURE_K)
-    lines = [
-        "# finales demo: the conductivity campaign",
-        "",
-        f"- results: {len(rows)} ({len(experiments)} experiments); stopped: {reason}",
-        f"- wall time: {elapsed_s:.0f} s",
-    ]
-    if best:
-        lines.append(
-            f"- best experiment: {best['conductivity_S_per_m']:.3f} S/m at "
-            f"{best['molality_mol_per_kg']:.2f} mol/kg LiPF6, "
-            f"EC share {best['x_EC'] / (best['x_EC'] + best['x_EMC']):.2f}"
-        )
-    lines.append(
-        f"- ground-truth optimum of what ASAB can mix: {kappa:.3f} S/m at "
-        f"{where.molality:.2f} mol/kg LiPF6, EC share {where.x_ec / (where.x_ec + where.x_emc):.2f}"
-        f" ({TEMPERATURE_K} K; EC share = x_EC / (x_EC + x_EMC))"
-    )
-    figures = ["", "## Figures", ""]
-    for name in figure_files:
-        figures += [f"![{plots.CAPTIONS[name]}]({name})", ""]
-    (out / "summary.md").write_text("\n".join(lines + figures))
+def _report(out: Path, campaign: report.Campaign, console: Console) -> None:
+    """Write the report and say where it is: the folder, its files and a URL to open."""
+    lines, files = report.write(out, campaign)
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
-    listing = [f"report in {out}:"] + [f"  {name}" for name in (*DATA_FILES, *figure_files)]
+    listing = [f"report in {out.resolve()}:"] + [f"  {name}" for name in files]
+    listing.append(f"open {(out / 'summary.html').resolve().as_uri()}")
     console.print("\n".join(listing), highlight=False, soft_wrap=True)
-    return out
-
-
-RECORD_FIELDS = [
-    "result_id",
-    "method",
-    "x_EC",
-    "x_EMC",
-    "x_LiPF6",
-    "molality_mol_per_kg",
-    "conductivity_S_per_m",
-    "created_at",
-]
-
-
-def _records(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One flat record per result with a value (a failed measurement reports none), at the
-    composition actually measured: ASAB mixes the nearest one its stocks reach, a little off,
-    and reports it in ``run_info`` (the optimiser reads it the same way)."""
-    rows = []
-    for r in results:
-        reported = (r["data"].get("run_info") or {}).get("formulation")
-        comp = Composition.from_formulation(reported or r["parameters"]["formulation"])
-        values = r["data"]["conductivity"]["values"]
-        if not values:
-            continue
-        rows.append(
-            {
-                "result_id": r["id"],
-                "method": r["method"],
-                "x_EC": round(comp.x_ec, 4),
-                "x_EMC": round(comp.x_emc, 4),
-                "x_LiPF6": round(comp.x_lipf6, 4),
-                "molality_mol_per_kg": round(comp.molality, 4),
-                "conductivity_S_per_m": float(np.mean(values)),
-                "created_at": r["created_at"],
-            }
-        )
-    return rows

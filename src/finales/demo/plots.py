@@ -2,10 +2,11 @@
 
 Each function takes the campaign's records (one mapping per result with a value: ``method``,
 ``x_EC``, ``x_EMC``, ``x_LiPF6``, ``molality_mol_per_kg``, ``conductivity_S_per_m``,
-``created_at``) and the path to write. Figures are built on :class:`matplotlib.figure.Figure`
-with an explicit Agg canvas, never through pyplot: no global figure state and no GUI backend,
-so this works headless and from any thread. The campaign imports this module only when it
-writes a report, so ``import finales`` does not pull in matplotlib.
+``lab_hours`` (lab time since the campaign started), ``created_at``) and the path to write.
+Figures are built on :class:`matplotlib.figure.Figure` with an explicit Agg canvas, never
+through pyplot: no global figure state and no GUI backend, so this works headless and from
+any thread. The campaign imports this module only when it writes a report, so ``import
+finales`` does not pull in matplotlib.
 
 Ground truth is :func:`finales.lab.physics.conductivity` over what the simulated ASAB robot can
 mix: the hull of its stock solutions (:mod:`finales.lab.stocks`), LiPF6 capped at its operating
@@ -26,7 +27,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 
 from finales.lab import physics, stocks
 from finales.lab.composition import M_EC_G_PER_MOL, M_EMC_G_PER_MOL, Composition
@@ -44,6 +44,10 @@ SOURCES = {
 KAPPA_LABEL = "conductivity (S/m)"
 SHARE_LABEL = "EC share of the solvent, x_EC / (x_EC + x_EMC) (mol/mol)"
 MOLALITY_LABEL = "LiPF6 molality (mol/kg of solvent)"
+# The points are experiments, simulations and model predictions alike.
+COLOUR_LABEL = "conductivity reported by each source (S/m)"
+# Half the size of a contour label plus a marker's radius, in axes fractions of a panel.
+LABEL_HALF_W, LABEL_HALF_H = 0.06, 0.035
 
 
 # ------------------------------------------------------------------------------ ground truth
@@ -147,18 +151,20 @@ def _by_source(records: Sequence[Record]) -> dict[str, list[Record]]:
     return {m: [r for r in ordered if r["method"] == m] for m in SOURCES}
 
 
-def best_vs_experiments(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
-    """The running best conductivity of each source over its own results, in arrival order,
-    against the best ASAB could measure."""
+def best_vs_time(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
+    """The running best conductivity of each source against lab time, against the best ASAB
+    could measure. One clock for every source (a count of results per source would put a
+    model's hundredth minute next to the robot's tenth day), so they compare on one axis."""
     fig, ax = _figure()
     for method, rows in _by_source(records).items():
         if not rows:
             continue
         label, marker, colour = SOURCES[method]
+        rows = sorted(rows, key=lambda r: float(r["lab_hours"]))
         best = np.maximum.accumulate([float(r["conductivity_S_per_m"]) for r in rows])
-        n = np.arange(1, len(rows) + 1)
-        ax.step(n, best, where="post", color=colour, label=f"{label} ({len(rows)})")
-        ax.plot(n, best, marker, color=colour, markersize=4)
+        hours = [float(r["lab_hours"]) for r in rows]
+        ax.step(hours, best, where="post", color=colour, label=f"{label} ({len(rows)})")
+        ax.plot(hours, best, marker, color=colour, markersize=4)
     kappa, where = true_optimum(temperature_k)
     ax.axhline(
         kappa,
@@ -168,12 +174,10 @@ def best_vs_experiments(records: Sequence[Record], path: Path, *, temperature_k:
         label=f"ground-truth optimum {kappa:.3f} S/m ({where.molality:.2f} mol/kg, "
         f"EC share {_comp_share(where):.2f})",
     )
-    ax.set_xlabel("results of that source, in arrival order")
+    ax.set_xlabel("lab time since the campaign started (h, simulated)")
     ax.set_ylabel(f"best {KAPPA_LABEL} so far")
-    ax.set_title(f"Best conductivity found per source ({temperature_k:.2f} K)")
-    locator = ax.xaxis.get_major_locator()
-    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
-        locator.set_params(integer=True)
+    ax.set_title(f"Best conductivity found per source over time ({temperature_k:.2f} K)")
+    ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     return _save(fig, path)
@@ -198,6 +202,11 @@ def _region_outline() -> tuple[tuple[float, ...], tuple[float, ...]]:
 def compositions(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
     """Where each source sampled, in the (EC share, molality) plane, coloured by the value it
     reported, over ground-truth contours and the region ASAB can mix."""
+    return _save(composition_figure(records, temperature_k=temperature_k), path)
+
+
+def composition_figure(records: Sequence[Record], *, temperature_k: float) -> Figure:
+    """The figure of :func:`compositions`, not yet saved (its parts can be inspected)."""
     fig, full, zoom = _two_panels()
     values = [float(r["conductivity_S_per_m"]) for r in records]
     colour_range = (min(values), max(values)) if values else (0.0, 1.0)
@@ -219,7 +228,7 @@ def compositions(records: Sequence[Record], path: Path, *, temperature_k: float)
         ax.set_xlabel(SHARE_LABEL)
         ax.set_ylabel(MOLALITY_LABEL)
     if points is not None:
-        fig.colorbar(points, ax=[full, zoom], label=f"measured {KAPPA_LABEL}")
+        fig.colorbar(points, ax=[full, zoom], label=COLOUR_LABEL)
     kappa, _where = true_optimum(temperature_k)
     handles = [
         _marker(marker, f"{label} ({n})", face="0.85")
@@ -233,7 +242,7 @@ def compositions(records: Sequence[Record], path: Path, *, temperature_k: float)
     ]
     fig.suptitle("Explored compositions (EC / EMC / LiPF6 as solvent EC share and salt molality)")
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
-    return _save(fig, path)
+    return fig
 
 
 def _composition_panel(
@@ -249,7 +258,18 @@ def _composition_panel(
     truth = np.array([[_truth(s, m, temperature_k) for s in shares] for m in molalities])
     levels = np.arange(0.15, truth.max(), 0.15)
     lines = ax.contour(shares, molalities, truth, levels=levels, colors="0.6", linewidths=0.7)
-    ax.clabel(lines, fontsize="x-small", fmt="%.2f")
+    _kappa, where = true_optimum(temperature_k)
+    avoid = [(_share(r), float(r["molality_mol_per_kg"])) for r in records]
+    avoid += [(_comp_share(where), where.molality), *zip(*_region_outline(), strict=True)]
+    placed = _label_positions(shares, molalities, truth, levels, avoid)
+    if placed:
+        ax.clabel(
+            lines,
+            [lv for lv, _ in placed],
+            fontsize="x-small",
+            fmt="%.2f",
+            manual=[p for _, p in placed],
+        )
     ax.plot(*_region_outline(), color="black", linewidth=1.2)
     points = None
     for method, rows in _by_source(records).items():
@@ -268,9 +288,70 @@ def _composition_panel(
             linewidths=0.6,
             zorder=3,
         )
-    _kappa, where = true_optimum(temperature_k)
     ax.plot(_comp_share(where), where.molality, "*", color="red", markersize=16, zorder=4)
     return points
+
+
+def _label_positions(
+    shares: np.ndarray,
+    molalities: np.ndarray,
+    truth: np.ndarray,
+    levels: np.ndarray,
+    avoid: Sequence[tuple[float, float]],
+) -> list[tuple[float, tuple[float, float]]]:
+    """Where to label each contour level: on the contour, clear of the points in ``avoid``
+    (data, the optimum, ASAB's outline) and of the other labels; a level with no such place
+    stays unlabelled.
+
+    Left to itself, matplotlib labels each contour where it is longest; over the whole simplex
+    the rising flank (0-1 mol/kg) squeezes the contours into the bottom of the panel, where
+    the data are, and the labels land on points and on each other. Distances are in axes
+    fractions scaled by a label's half size, so 1 means "just touching".
+    """
+    scale = np.array([float(shares[-1]) or 1.0, float(molalities[-1]) or 1.0])
+    half = np.array([LABEL_HALF_W, LABEL_HALF_H])
+    obstacles = np.array(avoid, dtype=float).reshape(-1, 2) / scale / half
+    placed: list[tuple[float, tuple[float, float]]] = []
+    taken = np.empty((0, 2))
+    for level in levels:
+        best, best_clear = None, 1.0
+        for x, y in _crossings(shares, molalities, truth, float(level)):
+            at = np.array([x, y]) / scale
+            if not (0.06 <= at[0] <= 0.94 and 0.04 <= at[1] <= 0.96):
+                continue  # a label cut by the frame
+            here = at / half
+            clear = min(
+                _clearance(obstacles, here),
+                _clearance(taken, here) / 2.0,  # two labels: twice a half size apart
+            )
+            if clear > best_clear:
+                best, best_clear = (x, y), clear
+        if best is not None:
+            placed.append((float(level), best))
+            taken = np.vstack([taken, np.array(best) / scale / half])
+    return placed
+
+
+def _clearance(points: np.ndarray, here: np.ndarray) -> float:
+    """The Chebyshev distance to the nearest point (inf when there is none)."""
+    if not len(points):
+        return float("inf")
+    return float(np.min(np.max(np.abs(points - here), axis=1)))
+
+
+def _crossings(
+    shares: np.ndarray, molalities: np.ndarray, truth: np.ndarray, level: float
+) -> list[tuple[float, float]]:
+    """Where the contour at ``level`` crosses every fourth vertical of the grid."""
+    found = []
+    for j in range(2, len(shares) - 2, 4):
+        col = truth[:, j]
+        for i in np.nonzero((col[:-1] - level) * (col[1:] - level) < 0)[0]:
+            t = (col[i] - level) / (col[i] - col[i + 1])
+            found.append(
+                (float(shares[j]), float(molalities[i] + t * (molalities[i + 1] - molalities[i])))
+            )
+    return found
 
 
 def _marker(marker: str, label: str, *, face: str, size: float = 8) -> Line2D:
@@ -362,13 +443,13 @@ def _trend_panel(
 
 
 PLOTS = {
-    "best_vs_experiments.png": best_vs_experiments,
+    "best_vs_time.png": best_vs_time,
     "compositions.png": compositions,
     "concentration_trend.png": concentration_trend,
 }
 CAPTIONS = {
-    "best_vs_experiments.png": "Best conductivity found vs number of results, per source",
-    "compositions.png": "Explored compositions, coloured by measured conductivity",
+    "best_vs_time.png": "Best conductivity found per source, against lab time",
+    "compositions.png": "Explored compositions, coloured by the conductivity each source reported",
     "concentration_trend.png": "Conductivity vs LiPF6 concentration against the ground truth",
 }
 
