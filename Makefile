@@ -1,15 +1,26 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One venv, two install stamps: `make demo` installs only what the demo runs (.[demo]), `make
+# test` everything (.[dev], a superset of .[demo], so it marks the demo's stamp too and a later
+# `make demo` installs nothing).
+DEMO_STAMP := $(VENV)/.installed-demo
+DEV_STAMP := $(VENV)/.installed-dev
+STAMP := $(DEV_STAMP)
 
 .PHONY: test demo lint typecheck format install clean
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip  # a current pip resolves faster
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
 
@@ -23,8 +34,9 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest -n 4 --dist worksteal $(PYTEST_ARGS)
 
-demo: $(STAMP)
-	$(BIN)/finales demo
+# OUT=DIR writes the report there (default: ./finales-demo/conductivity-<date>-<time>/).
+demo: $(DEMO_STAMP)
+	$(BIN)/finales demo $(if $(OUT),--out '$(OUT)')
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
