@@ -59,6 +59,10 @@ LONG_FIRST = {
     "test_bare_install.py": 3,
     "test_readme.py": 7,
     "test_cross_process_wakeup.py": 3,
+    "test_eol_workflow.py": 12,
+    "test_cell_lab_tenants.py": 3,
+    "test_chat.py": 3,
+    "test_shutdown_long_poll.py": 4,
 }
 
 
