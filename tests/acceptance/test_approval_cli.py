@@ -56,9 +56,11 @@ def _post(c: httpx.Client) -> str:
 def test_approve_and_reject_from_the_shell(gated: tuple[httpx.Client, dict[str, str]]) -> None:
     c, env = gated
     first, second = _post(c), _post(c)
-    waiting = json.loads(run(env, "request", "list", "--json").stdout)
+    waiting = json.loads(
+        run(env, "request", "list", "--status", "awaiting_approval", "--json").stdout
+    )
     assert [w["id"] for w in waiting] == [first, second]
-    shown = run(env, "request", "list").stdout.splitlines()
+    shown = run(env, "request", "list", "--status", "awaiting_approval").stdout.splitlines()
     assert shown[0] == "2 request(s) awaiting_approval"
     assert [line.split()[0] for line in shown[1:]] == [first, second]
 
@@ -75,4 +77,7 @@ def test_approve_and_reject_from_the_shell(gated: tuple[httpx.Client, dict[str, 
     assert c.get(f"/requests/{second}").json()["status"] == "rejected"
     again = run(env, "request", "approve", second, ok=False)
     assert again.returncode == 1 and "not awaiting approval" in again.stderr
-    assert json.loads(run(env, "request", "list", "--json").stdout) == []
+    assert (
+        json.loads(run(env, "request", "list", "--status", "awaiting_approval", "--json").stdout)
+        == []
+    )

@@ -61,7 +61,12 @@ def test_post_request(lab: Lab) -> None:
     assert req["reserved_by"] is None
     assert req["lease_expires_at"] is None
     assert req["parent_request_id"] is None
-    assert lab.reader.get(f"/requests/{req['id']}").json() == req
+    # The creation answer adds covering_offers (tenant a's two_electrode offer, tenant b's
+    # two_electrode and molecular_dynamics), GET adds last_release; the rest is the same.
+    assert req["covering_offers"] == 3
+    shown = lab.reader.get(f"/requests/{req['id']}").json()
+    assert shown.pop("last_release") is None
+    assert shown == {k: v for k, v in req.items() if k != "covering_offers"}
 
     # an admin may post too; it has no tenant
     r = lab.admin.post("/requests", json=body(parent_request_id=req["id"]))

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from finales import __version__
-from finales.cli import admin, approval
+from finales.cli import admin, requests
 from finales.cli.chat import chat
 from finales.cli.context import Options
 from finales.cli.provenance import provenance
@@ -31,7 +31,7 @@ app.add_typer(admin.user_app, name="user")
 app.add_typer(admin.apikey_app, name="apikey")
 app.add_typer(admin.cap_app, name="capability")
 app.add_typer(admin.tenant_app, name="tenant")
-app.add_typer(approval.request_app, name="request")
+app.add_typer(requests.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
 app.add_typer(workflow_app, name="workflow")
 app.command()(admin.demo)

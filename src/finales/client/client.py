@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -215,11 +215,13 @@ class FinalesClient(BaseClient):
         labels: Mapping[str, str] | None = None,
         inputs: list[str] | None = None,
         idempotency_key: str | None = None,
-    ) -> schemas.Request:
+    ) -> schemas.RequestCreated:
         """Post a request for ``quantity`` by any of ``methods`` (one parameter block each).
 
         ``parent_request_id`` puts it in a workflow tree; ``labels`` (at most 16 strings)
         mark it for ``list_requests(labels=...)``; ``inputs`` names the results it uses.
+        The answer's ``covering_offers`` says how many current offers cover it: 0 means no
+        tenant serves it yet, and it waits until one offers to.
         """
         body: dict[str, Any] = {
             "quantity": quantity,
@@ -232,7 +234,7 @@ class FinalesClient(BaseClient):
         if inputs:
             body["inputs"] = list(inputs)
         data = self._create(f"{API}/requests", body, idempotency_key)
-        return schemas.Request.model_validate(data)
+        return schemas.RequestCreated.model_validate(data)
 
     def list_requests(
         self,
@@ -292,9 +294,10 @@ class FinalesClient(BaseClient):
         data: dict[str, Any] = self._get(f"{API}/requests/{request_id}/provenance")
         return data
 
-    def get_request(self, request_id: str) -> schemas.Request:
-        """One request with its current status."""
-        return schemas.Request.model_validate(self._get(f"{API}/requests/{request_id}"))
+    def get_request(self, request_id: str) -> schemas.RequestDetail:
+        """One request with its current status and ``last_release`` (the last time a tenant
+        gave it back, with its reason, or its lease ran out)."""
+        return schemas.RequestDetail.model_validate(self._get(f"{API}/requests/{request_id}"))
 
     def request_history(self, request_id: str) -> list[schemas.Event]:
         """Every status change of a request: who, when, from, to, why, lease."""
@@ -477,10 +480,14 @@ class FinalesClient(BaseClient):
         *,
         timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
         poll_s: float = LONG_POLL_S,
+        on_status: Callable[[schemas.RequestDetail], None] | None = None,
     ) -> list[schemas.Result]:
         """Block until the request has results and return them, using the server's long-poll.
 
-        Raises ``RequestRetracted`` if it is retracted, ``WaitTimeout`` after ``timeout_s``.
+        Raises ``RequestRetracted`` if it is retracted (or rejected by an approver),
+        ``WaitTimeout`` after ``timeout_s``; the timeout's message says where the request
+        stands and why it was last given back. ``on_status`` is called with the request
+        after every ``poll_s`` without a result (e.g. to show a live status line).
         """
         deadline = time.monotonic() + timeout_s
         while True:
@@ -489,16 +496,19 @@ class FinalesClient(BaseClient):
             if results:
                 return results
             request = self.get_request(request_id)
-            if request.status is RequestStatus.RETRACTED:
+            if on_status is not None:
+                on_status(request)
+            if request.status in (RequestStatus.RETRACTED, RequestStatus.REJECTED):
                 raise RequestRetracted(
-                    f"request {request_id} was retracted: {self._last_reason(request_id)}"
+                    f"request {request_id} was {request.status.value}: "
+                    f"{self._last_reason(request_id)}"
                 )
             if request.status in (RequestStatus.RESOLVED, RequestStatus.UNSOLICITED):
                 return results  # resolved, but its results were deleted meanwhile
             if time.monotonic() >= deadline:
                 raise WaitTimeout(
                     f"no result for request {request_id} within {timeout_s:g} s "
-                    f"(it is {request.status.value})",
+                    f"({where_it_stands(request)})",
                     request_id=request_id,
                 )
 
@@ -530,6 +540,18 @@ class FinalesClient(BaseClient):
             if retract_on_timeout:
                 self.retract(request.id, message=f"no result within {timeout_s:g} s")
             raise
+
+
+def where_it_stands(request: schemas.RequestDetail) -> str:
+    """Where a waited-for request stands, in words: its status, who holds it, and why it
+    was last given back, e.g. "it is pending; last released by bot-a: 'cell too hot'"."""
+    text = f"it is {request.status.value}"
+    if request.status is RequestStatus.RESERVED and request.reserved_by:
+        text += f" by tenant {request.reserved_by}"
+    last = request.last_release
+    if last is not None:
+        text += f"; last released by {last.actor}: {last.message!r}"
+    return text
 
 
 def _pages(list_page: Any, page_size: int, filters: dict[str, Any]) -> Iterator[Any]:

@@ -106,6 +106,22 @@ class EventView:
 
 
 @dataclass(frozen=True, slots=True)
+class SubmittedRequestView(RequestView):
+    """A request as its creation answers it: with how many current offers covered it then
+    (0: it waits until a tenant offers what it asks)."""
+
+    covering_offers: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDetailView(RequestView):
+    """A request as ``GET /requests/{id}`` shows it: with its last release (a tenant giving
+    it back, or its lease running out), which says why a pending request still waits."""
+
+    last_release: EventView | None
+
+
+@dataclass(frozen=True, slots=True)
 class CapabilityView:
     """One version of a capability, with every version number of its pair and whether the
     pair accepts requests now."""

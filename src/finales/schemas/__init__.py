@@ -303,6 +303,28 @@ class Event(BaseModel):
     lease_expires_at: datetime | None = None
 
 
+class RequestCreated(Request):
+    """The answer to posting a request (``POST /requests``): the request, and how many
+    offers covered it when it was posted."""
+
+    covering_offers: int | None = Field(
+        default=None,
+        description="current offers (of active capabilities) whose limitations cover the "
+        "request when it was posted; 0: no tenant serves it yet, and it waits until one "
+        "offers to; null: an answer from a server that did not count",
+    )
+
+
+class RequestDetail(Request):
+    """One request as ``GET /requests/{id}`` shows it: with its last release."""
+
+    last_release: Event | None = Field(
+        default=None,
+        description="the last time it went from reserved back to pending: a tenant's "
+        "release with its reason, or an expired lease (actor system); null: never",
+    )
+
+
 class ResultCreate(Strict):
     request_id: str | None = Field(default=None, description="omit for an unsolicited result")
     quantity: str

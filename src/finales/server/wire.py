@@ -18,8 +18,10 @@ from finales.domain.views import (
     EventView,
     NewApiKey,
     PrincipalEventView,
+    RequestDetailView,
     RequestView,
     ResultView,
+    SubmittedRequestView,
     TenantView,
     TreeNodeView,
     UserView,
@@ -33,6 +35,14 @@ def _json(model: type[BaseModel], view: object) -> Any:
 
 def request(view: RequestView) -> Any:
     return _json(schemas.Request, view)
+
+
+def request_created(view: SubmittedRequestView) -> Any:
+    return _json(schemas.RequestCreated, view)
+
+
+def request_detail(view: RequestDetailView) -> Any:
+    return _json(schemas.RequestDetail, view)
 
 
 def work_items(views: Iterable[WorkItemView]) -> list[Any]:

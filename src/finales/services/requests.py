@@ -20,14 +20,25 @@ from finales.domain.offers import CompiledOffers
 from finales.domain.principals import Principal, Role
 from finales.domain.statuses import RequestStatus as RS
 from finales.domain.validation import ValidatorCache
-from finales.domain.views import EventView, RequestView
+from finales.domain.views import (
+    EventView,
+    RequestDetailView,
+    RequestView,
+    SubmittedRequestView,
+)
 from finales.domain.workflows import check_inputs, check_labels
 from finales.errors import FinalesError, invalid
-from finales.services import tenants, work, workflows
+from finales.services import capabilities, tenants, work, workflows
 from finales.services.apply import apply_request, insert_request
 from finales.services.capabilities import capability_for_use
 from finales.services.common import new_id, page, page_start
-from finales.services.rows import REQUEST_SELECT, event_view, load_request, request_view
+from finales.services.rows import (
+    REQUEST_SELECT,
+    event_view,
+    extended_request,
+    load_request,
+    request_view,
+)
 from finales.services.unit_of_work import UnitOfWork
 
 
@@ -98,6 +109,58 @@ def submit_request(
     return view
 
 
+def submit_request_covered(uow: UnitOfWork, /, **submit: Any) -> SubmittedRequestView:
+    """``submit_request`` (same arguments), answering also how many current offers cover the
+    request: the clean API's creation answer, so that a requester learns at once that
+    nobody will serve it (0) instead of waiting for ever. The FINALES 2 door keeps its
+    payload and calls ``submit_request``."""
+    view = submit_request(uow, **submit)
+    count = covering_offers(
+        uow.conn, quantity=view.quantity, methods=view.methods, parameters=view.parameters
+    )
+    return extended_request(view, SubmittedRequestView, covering_offers=count)
+
+
+_LATEST_SETS = (
+    sa.select(sa.func.max(t.offer_sets.c.seq).label("seq"))
+    .group_by(t.offer_sets.c.tenant_id)
+    .subquery()
+)
+# The tenants whose current offer set has an offer of one of the request's pairs: only their
+# (cached, compiled) offers are matched.
+_OFFERING_TENANTS = (
+    sa.select(t.offers.c.tenant_id)
+    .distinct()
+    .join(_LATEST_SETS, _LATEST_SETS.c.seq == t.offers.c.offer_set)
+    .where(
+        t.offers.c.quantity == sa.bindparam("quantity"),
+        t.offers.c.method.in_(sa.bindparam("methods", expanding=True)),
+    )
+)
+
+
+def covering_offers(
+    conn: Connection, *, quantity: str, methods: list[str], parameters: dict[str, Any]
+) -> int:
+    """How many current offers (one per tenant and offered method, of active capabilities)
+    have limitations the request's parameter block for their method falls inside: the
+    offers ``GET /work`` would hand it out to."""
+    tenant_ids = conn.scalars(_OFFERING_TENANTS, {"quantity": quantity, "methods": methods})
+    active = capabilities.active_pairs(conn)
+    count = 0
+    for tenant_id in tenant_ids.all():
+        for c in work.compiled_offers(conn, tenant_id):
+            method = c.offer.method
+            if (
+                c.offer.quantity == quantity
+                and method in methods
+                and (quantity, method) in active
+                and c.matcher.matches(parameters.get(method, {}))
+            ):
+                count += 1
+    return count
+
+
 def decide(
     uow: UnitOfWork, *, principal: Principal, request_id: str, approve: bool, message: str = ""
 ) -> RequestView:
@@ -116,6 +179,28 @@ def decide(
 def get_request(conn: Connection, request_id: str) -> RequestView:
     """One request with its current status (404 for an unknown id)."""
     return load_request(conn, request_id)
+
+
+_LAST_RELEASE = (
+    sa.select(t.request_events)
+    .where(
+        t.request_events.c.request_seq == sa.bindparam("request_seq"),
+        t.request_events.c.from_status == RS.RESERVED.value,
+        t.request_events.c.to_status == RS.PENDING.value,
+    )
+    .order_by(t.request_events.c.seq.desc())
+    .limit(1)
+)
+
+
+def get_request_detail(conn: Connection, request_id: str) -> RequestDetailView:
+    """One request with its current status and its last release (a tenant's, with its
+    reason, or a lease that ran out; None if it was never given back): what a requester
+    needs to see why a pending request still waits."""
+    view = load_request(conn, request_id)
+    row = conn.execute(_LAST_RELEASE, {"request_seq": view.seq}).first()
+    last = None if row is None else event_view(row)
+    return extended_request(view, RequestDetailView, last_release=last)
 
 
 def list_requests(

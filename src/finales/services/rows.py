@@ -7,7 +7,7 @@ cache key cost more CPU than running it on SQLite (profiled under benchmarks/bro
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Row
@@ -64,8 +64,16 @@ _REQUEST_FIELDS = tuple(f.name for f in fields(RequestView))
 
 def work_item_view(view: RequestView, matching_methods: list[str]) -> WorkItemView:
     """``view`` as a work item: with the methods of it the caller's offers cover."""
+    return extended_request(view, WorkItemView, matching_methods=matching_methods)
+
+
+R = TypeVar("R", bound=RequestView)
+
+
+def extended_request(view: RequestView, kind: type[R], **extra: Any) -> R:
+    """``view`` as one of the views that add fields to a request (``kind``), with ``extra``."""
     values = {name: getattr(view, name) for name in _REQUEST_FIELDS}
-    return WorkItemView(**values, matching_methods=matching_methods)
+    return kind(**values, **extra)
 
 
 def load_request(conn: Connection, request_id: str) -> RequestView:

@@ -76,16 +76,20 @@ def _poll_answer(st: StateDep, content: Any) -> JSONResponse:
     return JSONResponse(content)
 
 
-@router.post("/requests", response_model=schemas.Request, status_code=201)
+@router.post("/requests", response_model=schemas.RequestCreated, status_code=201)
 def post_request(
     st: StateDep, principal: CurrentPrincipal, call: CreateCallDep, body: schemas.RequestCreate
 ) -> JSONResponse:
-    """Post a request for a quantity by any of several methods (one parameter block each)."""
+    """Post a request for a quantity by any of several methods (one parameter block each).
+
+    The answer says how many current offers cover it (``covering_offers``; a replay answers
+    the count stored with the request's creation).
+    """
     return answer(
         st.tx.create(
             call.creation(body),
-            wire.request,
-            svc.submit_request,
+            wire.request_created,
+            svc.submit_request_covered,
             principal=principal,
             validators=st.validators,
             **body.model_dump(),
@@ -162,11 +166,11 @@ def request_provenance(st: StateDep, _p: CurrentPrincipal, request_id: str) -> J
     return JSONResponse(document, media_type="application/ld+json")
 
 
-@router.get("/requests/{request_id}", response_model=schemas.Request)
+@router.get("/requests/{request_id}", response_model=schemas.RequestDetail)
 def get_request(st: StateDep, _p: CurrentPrincipal, request_id: str) -> JSONResponse:
-    """One request with its current status."""
+    """One request with its current status and its last release (why it is pending again)."""
     with st.tx.read() as conn:
-        return JSONResponse(wire.request(svc.get_request(conn, request_id)))
+        return JSONResponse(wire.request_detail(svc.get_request_detail(conn, request_id)))
 
 
 @router.get("/requests/{request_id}/history", response_model=list[schemas.Event])
