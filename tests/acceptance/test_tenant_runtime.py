@@ -447,6 +447,9 @@ def _readme_tenant() -> str:
 
 
 def test_readme_tenant_runs_as_written(tmp_path: Path, sqlite_template: Path) -> None:
+    """Both ways the README runs it: ``python robot.py`` with FINALES_API_KEY set, and
+    ``finales tenant run robot:robot --api-key KEY`` with no such variable (importing the
+    module must not need it)."""
     code = _readme_tenant()
     assert len(code.strip().splitlines()) <= 22
     home = tmp_path / "home"
@@ -460,28 +463,39 @@ def test_readme_tenant_runs_as_written(tmp_path: Path, sqlite_template: Path) ->
     _cli(env, "user", "add", "robot", "--role", "tenant", "--tenant", "robot")
     key = _cli(env, "apikey", "create", "robot").strip()
     (tmp_path / "robot.py").write_text(code)
+    as_documented = {
+        "python": (
+            [sys.executable, "robot.py"],
+            {"FINALES_SERVER_URL": s.url, "FINALES_API_KEY": key},
+        ),
+        "tenant run": (
+            [*FINALES, "tenant", "run", "robot:robot", "--server", s.url, "--api-key", key],
+            {},
+        ),
+    }
     try:
         s.start_server()
-        robot = subprocess.Popen(
-            [sys.executable, "robot.py"],
-            env=s.env(FINALES_SERVER_URL=s.url, FINALES_API_KEY=key),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-        )
-        s.tenants.append(robot)
-        results = s.admin.submit_and_wait(
-            "conductivity",
-            ["two_electrode"],
-            {"two_electrode": {"temperature": 298.15, "lipf6_molality": 1.0}},
-            timeout_s=30,
-        )
-        assert len(results) == 1 and results[0].data["conductivity"] > 0
-        robot.send_signal(signal.SIGTERM)
-        _, err = robot.communicate(timeout=30)
-        assert robot.returncode == 0, err
-        assert 'msg="result posted"' in err
+        for way, (command, extra) in as_documented.items():
+            robot = subprocess.Popen(
+                command,
+                env=s.env(**extra),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_path,
+            )
+            s.tenants.append(robot)
+            results = s.admin.submit_and_wait(
+                "conductivity",
+                ["two_electrode"],
+                {"two_electrode": {"temperature": 298.15, "lipf6_molality": 1.0}},
+                timeout_s=30,
+            )
+            assert len(results) == 1 and results[0].data["conductivity"] > 0, way
+            robot.send_signal(signal.SIGTERM)
+            _, err = robot.communicate(timeout=30)
+            assert robot.returncode == 0, (way, err)
+            assert 'msg="result posted"' in err, (way, err)
     finally:
         s.close()
 
