@@ -30,6 +30,48 @@ def parameters(x_ec: float, x_li: float, temperature: float) -> dict[str, Any]:
     return {"formulation": formulation, "temperature": temperature}
 
 
+def cell_parameters(x_ec: float, x_li: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """The parameter block of a cell test (``degradationEOL / degradation_workflow``): the
+    electrolyte inside ``battery_chemistry`` beside ``extra`` (electrodes), no cell yet."""
+    electrolyte = parameters(x_ec, x_li, T_REF_K)["formulation"]
+    return {"battery_chemistry": {**extra, "electrolyte": electrolyte}, "cell_info": {}}
+
+
+def formulation_of(block: Any) -> list[dict[str, Any]] | None:
+    """The formulation in a parameter block of any shape the optimiser sends or reads:
+    ``formulation``, ``battery_chemistry.electrolyte`` or ``electrolyte.formulation``."""
+    if not isinstance(block, dict):
+        return None
+    for path in (
+        ("formulation",),
+        ("battery_chemistry", "electrolyte"),
+        ("electrolyte", "formulation"),
+    ):
+        node: Any = block
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, list):
+            return node
+    return None
+
+
+def formulation_limits(limitations: Any) -> list[dict[str, Any]]:
+    """The formulation limits found anywhere in an offer's limitations, each as
+    ``{"formulation": ...}`` so that :func:`candidates` can match them: the robot that mixes
+    an electrolyte bounds the compositions of a request that only names it deep inside."""
+    found: list[dict[str, Any]] = []
+    if isinstance(limitations, list):
+        for alternative in limitations:
+            found.extend(formulation_limits(alternative))
+    elif isinstance(limitations, dict):
+        if "formulation" in limitations:
+            found.append({"formulation": limitations["formulation"]})
+        else:
+            for value in limitations.values():
+                found.extend(formulation_limits(value))
+    return found
+
+
 def fractions(formulation: list[dict[str, Any]]) -> dict[str, float] | None:
     """EC/EMC/LiPF6 mole fractions of a formulation, renormalised; None for other chemicals."""
     out = dict.fromkeys(COMPONENTS, 0.0)

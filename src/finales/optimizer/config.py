@@ -16,13 +16,25 @@ Example::
     max_outstanding = 2                         # pending + reserved requests at any time
     patience = 10                               # stop after 10 results without improvement
     seed = 0
+
+The end-of-life campaign (``degradationEOL / degradation_workflow``, one request per electrolyte,
+its result one prediction per cell; see docs/optimizer.md)::
+
+    quantity = "degradationEOL"
+    request_methods = ["degradation_workflow"]
+    request_shape = "battery_chemistry"         # the composition goes into battery_chemistry
+    value_field = "end_of_life"                 # per-cell values in the result's list
+    transform = "log"                           # the model sees the mean ln(EOL) of the cells
+    limits_from = [{quantity = "electrolyte", method = "flow"}]   # who mixes the electrolyte
+    batch_size = 3                              # q proposals posted together
+    budget = 30
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,7 +61,31 @@ class OptimizerConfig(BaseModel):
     data: list[Pair] = Field(default_factory=list, description="pairs read as data")
     temperature: float = Field(299.65, gt=0, description="K, sent with each request")
     budget: int = Field(20, ge=1, description="requests posted in total (retracted excluded)")
-    max_outstanding: int = Field(1, ge=1, description="pending + reserved requests at most")
+    max_outstanding: int = Field(
+        1, ge=1, description="pending + reserved requests at most (raised to batch_size)"
+    )
+    batch_size: int = Field(
+        1, ge=1, description="q: proposals posted together, chosen knowing the pending ones"
+    )
+    request_shape: Literal["formulation", "battery_chemistry"] = Field(
+        "formulation",
+        description="formulation: {formulation, temperature} (a measurement); "
+        "battery_chemistry: {battery_chemistry: {electrolyte, ...}, cell_info} (a cell test)",
+    )
+    battery_chemistry: dict[str, Any] = Field(
+        default_factory=dict, description="anode, cathode, ... sent beside the electrolyte"
+    )
+    value_field: str = Field(
+        "values", description="the result's list field, or per-item field of a list of items"
+    )
+    transform: Literal["none", "log"] = Field(
+        "none", description="log: the model and the stopping rule see ln(value)"
+    )
+    limits_from: list[Pair] | None = Field(
+        None,
+        description="pairs whose offers bound the compositions (their formulation limits); "
+        "default: the requested pairs, whole parameter blocks",
+    )
     patience: int | None = Field(
         None, ge=1, description="stop after this many own results without improvement"
     )
@@ -72,6 +108,8 @@ class OptimizerConfig(BaseModel):
         reference = Pair(quantity=self.quantity, method=self.reference_method)
         if reference not in self.data:
             self.data = [reference, *self.data]
+        # A batch is posted at once, so that many requests are outstanding together.
+        self.max_outstanding = max(self.max_outstanding, self.batch_size)
         return self
 
     @property

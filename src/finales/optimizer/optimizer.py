@@ -86,14 +86,24 @@ class Optimizer:
         return self._tenant_id
 
     def limitations(self) -> list[Any]:
-        """Limitations of every offer serving one of the requested methods."""
-        wanted = {(self.config.quantity, m) for m in self.config.request_methods}
-        return [
+        """Limitations of every offer serving one of the requested methods, or with
+        ``limits_from`` the formulation limits of the offers serving those pairs (a cell test
+        names its electrolyte deep inside; the robot that mixes it bounds what can be made)."""
+        cfg = self.config
+        if cfg.limits_from is not None:
+            wanted = {(p.quantity, p.method) for p in cfg.limits_from}
+        else:
+            wanted = {(cfg.quantity, m) for m in cfg.request_methods}
+        offered = [
             offer.limitations
             for tenant in self.client.list_tenants()
             for offer in tenant.offers
             if (offer.quantity, offer.method) in wanted
         ]
+        if cfg.limits_from is None:
+            return offered
+        # An offer without a formulation limit takes any composition.
+        return [lim for o in offered for lim in (chemistry.formulation_limits(o) or [{}])]
 
     def read_state(self) -> State:
         cfg = self.config
@@ -109,7 +119,7 @@ class Optimizer:
         own_value: dict[str, float] = {}
         for pair in cfg.data:
             for result in self.client.iter_results(quantity=pair.quantity, method=pair.method):
-                obs = _observation(pair, result, cfg.temperature)
+                obs = _observation(pair, result, cfg)
                 if obs is None:
                     continue
                 state.observations.append(obs)
@@ -139,17 +149,15 @@ class Optimizer:
         """Read the broker, then post what the limits allow (possibly nothing)."""
         state = self.read_state()
         reason = self.stop_reason(state)
+        best = _untransform(self.config, state.best)
         if reason:
-            return StepOutcome([], len(state.outstanding), True, reason, state.best)
-        free = min(
-            self.config.max_outstanding - len(state.outstanding),
-            self.config.budget - state.posted,
-        )
-        if free <= 0:
-            return StepOutcome([], len(state.outstanding), False, "waiting", state.best)
+            return StepOutcome([], len(state.outstanding), True, reason, best)
+        n = batch_to_post(self.config, outstanding=len(state.outstanding), posted=state.posted)
+        if n <= 0:
+            return StepOutcome([], len(state.outstanding), False, "waiting", best)
         posted = []
-        for x_ec, x_li in self.propose(state, free):
-            params = chemistry.parameters(x_ec, x_li, self.config.temperature)
+        for x_ec, x_li in self.propose(state, n):
+            params = request_parameters(self.config, x_ec, x_li)
             req = self.client.submit_request(
                 self.config.quantity,
                 list(self.config.request_methods),
@@ -157,7 +165,7 @@ class Optimizer:
             )
             posted.append(req.id)
             log.info("posted %s x_EC=%.4f x_LiPF6=%.4f", req.id, x_ec, x_li)
-        return StepOutcome(posted, len(state.outstanding) + len(posted), False, "", state.best)
+        return StepOutcome(posted, len(state.outstanding) + len(posted), False, "", best)
 
     def propose(self, state: State, n: int) -> list[tuple[float, float]]:
         """``n`` compositions (x_EC, x_LiPF6) inside the served limitations: :func:`propose`."""
@@ -196,6 +204,38 @@ class Optimizer:
 
 
 # -- the proposal step as pure functions (no broker): the optimiser and benchmarks share them
+
+
+def batch_to_post(config: OptimizerConfig, *, outstanding: int, posted: int) -> int:
+    """How many proposals to post now: whole batches of ``batch_size`` (cells are built and
+    cycled in batches), the budget's remainder at its end, nothing while a batch cannot go."""
+    left = config.budget - posted
+    free = min(config.max_outstanding - outstanding, left)
+    if free <= 0 or free < min(config.batch_size, left):
+        return 0
+    return free if free == left else free - free % config.batch_size
+
+
+def request_parameters(config: OptimizerConfig, x_ec: float, x_li: float) -> dict[str, Any]:
+    """One method's parameter block for the composition, in the configured shape."""
+    if config.request_shape == "battery_chemistry":
+        return chemistry.cell_parameters(x_ec, x_li, config.battery_chemistry)
+    return chemistry.parameters(x_ec, x_li, config.temperature)
+
+
+def transform(config: OptimizerConfig, values: list[float]) -> float | None:
+    """The value the model sees for one result: the mean of its values, of their logarithm
+    with ``transform = "log"`` (a cycle life scatters by a factor, not by cycles); None when
+    nothing usable is left."""
+    if config.transform == "log":
+        values = [float(np.log(v)) for v in values if v > 0]
+    return float(np.mean(values)) if values else None
+
+
+def _untransform(config: OptimizerConfig, value: float | None) -> float | None:
+    if value is None or config.transform == "none":
+        return value
+    return float(np.exp(value))
 
 
 def fit_model(config: OptimizerConfig, observations: list[Observation]) -> MultiFidelityModel:
@@ -271,36 +311,56 @@ def propose(
 
 def _composition(parameters: dict[str, Any], cfg: OptimizerConfig) -> tuple[float, float] | None:
     block = parameters.get(cfg.reference_method or "", parameters)
-    if "formulation" not in block and parameters:
+    if chemistry.formulation_of(block) is None and parameters:
         block = next(iter(parameters.values()))
-    fr = chemistry.fractions(block.get("formulation", []))
+    fr = chemistry.fractions(chemistry.formulation_of(block) or [])
     return (fr["EC"], fr["LiPF6"]) if fr else None
 
 
-def _observation(pair: Pair, result: Any, default_t: float) -> Observation | None:
+def _values(block: Any, field: str) -> list[float] | None:
+    """A measurement's values (``{field: [...], meta}``), or one value per item of a list
+    (a cell test's result: ``[{field: ..., meta}, ...]``, failed items skipped)."""
+    if isinstance(block, dict):
+        if not block.get("meta", {}).get("success", True):
+            return None
+        values = block.get(field)
+        return [float(v) for v in values] if isinstance(values, list) else None
+    if isinstance(block, list):
+        return [
+            float(item[field])
+            for item in block
+            if isinstance(item, dict)
+            and isinstance(item.get(field), int | float)
+            and item.get("meta", {}).get("success", True)
+        ]
+    return None
+
+
+def _observation(pair: Pair, result: Any, cfg: OptimizerConfig) -> Observation | None:
     """One data point from a result, or None (failed, superseded, other chemicals)."""
     if result.superseded_by is not None:
         return None
     data = result.data
     block = data.get(pair.quantity)
-    if not isinstance(block, dict) or not block.get("values"):
-        return None
-    if not block.get("meta", {}).get("success", True):
+    values = _values(block, cfg.value_field)
+    value = transform(cfg, values) if values else None
+    if value is None:
         return None
     # Prefer the formulation actually prepared (reported) over the one requested.
-    formulation = (data.get("run_info") or {}).get("formulation") or result.parameters.get(
-        "formulation", []
+    formulation = (data.get("run_info") or {}).get("formulation") or chemistry.formulation_of(
+        result.parameters
     )
-    fr = chemistry.fractions(formulation)
+    fr = chemistry.fractions(formulation or [])
     if fr is None:
         return None
-    temperature = block.get("temperature") or result.parameters.get("temperature") or default_t
+    measured_t = block.get("temperature") if isinstance(block, dict) else None
+    temperature = measured_t or result.parameters.get("temperature") or cfg.temperature
     return Observation(
         source=pair,
         x_ec=fr["EC"],
         x_li=fr["LiPF6"],
         temperature=float(temperature),
-        value=float(np.mean(block["values"])),
+        value=value,
         request_id=result.request_id,
         created_at=result.created_at,
     )
