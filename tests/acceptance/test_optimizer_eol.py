@@ -1,0 +1,72 @@
+"""The optimiser drives the end-of-life campaign through a real broker: it posts a batch of
+``degradationEOL / degradation_workflow`` requests inside what ASAB can mix, the orchestrator
+runs ``examples/workflows/eol.yaml`` over the simulated cell lab, and the optimiser reads one
+value per request from the per-cell predictions."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from finales.domain.limitations import matches
+from finales.domain.principals import Role
+from finales.lab.asab import ASAB
+from finales.optimizer import Optimizer, OptimizerConfig, chemistry
+from finales.testing import LocalBroker
+
+from .test_eol_workflow import eol_lab
+
+__all__ = ["eol_lab"]  # the fixture: the whole simulated cell lab and the orchestrator
+
+
+def test_the_optimiser_posts_a_batch_of_cell_tests_and_reads_their_lives(
+    eol_lab: tuple[LocalBroker, dict[str, str]],
+) -> None:
+    broker, _ = eol_lab
+    tenant_id = broker.add_tenant("optimiser")
+    key = broker.add_user("bot-optimiser", role=Role.TENANT, tenant_id=tenant_id)
+    config = OptimizerConfig(
+        quantity="degradationEOL",
+        request_methods=["degradation_workflow"],
+        request_shape="battery_chemistry",
+        value_field="end_of_life",
+        transform="log",
+        limits_from=[{"quantity": "electrolyte", "method": "flow"}],
+        batch_size=3,
+        budget=3,
+        poll_s=0.5,
+    )
+    with broker.client(api_key=key) as client:
+        optimiser = Optimizer(config, client)
+        deadline = time.monotonic() + 30
+        while not optimiser.limitations() and time.monotonic() < deadline:
+            time.sleep(0.1)  # ASAB's runner registers its offers in its own thread
+        first = optimiser.step()
+        assert len(first.posted) == 3  # one whole batch
+        assert optimiser.step().posted == []  # nothing more until the budget's results are in
+        requests = [client.get_request(rid) for rid in first.posted]
+        outcome = optimiser.run(max_steps=300)
+        state = optimiser.read_state()
+        results = {rid: client.wait_for_results(rid, timeout_s=5)[0] for rid in first.posted}
+    limits = ASAB.formulation_limitations()
+    for req in requests:
+        block = req.parameters["degradation_workflow"]
+        electrolyte = block["battery_chemistry"]["electrolyte"]
+        assert matches({"formulation": electrolyte}, {"formulation": limits})
+    assert outcome.done and outcome.reason == "budget"
+    # One observation per request with predictions: the mean ln EOL of its cells, at the
+    # composition ASAB reported.
+    by_request = {o.request_id: o for o in state.observations}
+    for rid, result in results.items():
+        lives = [p["end_of_life"] for p in result.data["degradationEOL"]]
+        if not lives:
+            assert rid not in by_request
+            continue
+        obs = by_request[rid]
+        assert obs.value == pytest.approx(math.fsum(math.log(v) for v in lives) / len(lives))
+        mixed = chemistry.fractions(result.data["run_info"]["formulation"])
+        assert mixed is not None and obs.x_ec == mixed["EC"]
+    assert by_request
+    assert outcome.best == pytest.approx(max(math.exp(o.value) for o in state.observations))
