@@ -22,6 +22,14 @@ training cell gets the edge of what the model knows rather than a wild extrapola
   (full-life data) joins the training set, and the model is refitted (``version`` grows).
 * The capacity trajectory (ours): Q(n) = Q_first·(1 - 0.2·(n/EOL)^1.5) for the cycles after
   the input up to the predicted end of life, with its uncertainty from that of EOL.
+* Fault drill (ours): ``invalid_rate`` (default 0) makes that share of predictions come out
+  corrupted, drawn from the request's random stream; ``invalid_next=n`` corrupts the next n
+  whatever the rate. A corrupted prediction carries a NUL character in its run reference,
+  as a garbled write would: it passes the result schema, so the tenant runtime sends it, and
+  the broker refuses it (422, no database column holds NUL). The runtime then does what it
+  does with any refused result: no result, the request released with the broker's reason.
+  (A prediction breaking the schema would be stopped by the runtime's own check before
+  sending, with the same release.)
 
 Run it with ``finales tenant run finales.lab.degradation:tenant``.
 """
@@ -194,11 +202,33 @@ class DegradationModel(SimulatedTenant):
 
     NAME = "degradation_model"
 
-    def __init__(self, *, model: EOLModel | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        model: EOLModel | None = None,
+        invalid_rate: float = 0.0,
+        invalid_next: int = 0,
+        **options: Any,
+    ) -> None:
+        if not 0.0 <= invalid_rate <= 1.0:
+            raise ValueError(f"invalid_rate must be within 0 and 1, not {invalid_rate}")
         self._model = model
         self._model_lock = threading.Lock()
         self._seen: set[str] = set()
+        self.invalid_rate = invalid_rate
+        self._invalid_next = invalid_next
+        self._drill_lock = threading.Lock()
+        self.corrupted = 0  # predictions corrupted so far (for a report)
         super().__init__(**options)
+
+    def _corrupts(self, request_id: str) -> bool:
+        """Whether this prediction comes out corrupted: the drill's count first, then the rate."""
+        draw = self.rng(request_id).random()
+        with self._drill_lock:
+            bad = self._invalid_next > 0 or draw < self.invalid_rate
+            self._invalid_next = max(0, self._invalid_next - 1)
+            self.corrupted += bad
+            return bad
 
     @property
     def model(self) -> EOLModel:
@@ -245,6 +275,9 @@ class DegradationModel(SimulatedTenant):
             start = len(inputs) or cycle_life.FEATURE_CYCLES[1]
             points = trajectory(eol, uncertainty, start=start, q_first_mah=q_first)
         reference = f"eol-model-v{model.version}-{request.id}"
+        if self._corrupts(request.id):
+            ctx.log.warning("fault drill: this prediction comes out corrupted")
+            reference += "\x00"  # refused by the broker (422), see the module docstring
         return {
             "run_info": {
                 "formulation": p["battery_chemistry"]["electrolyte"],
