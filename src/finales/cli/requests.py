@@ -17,10 +17,7 @@ Where each command acts:
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +26,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from finales.cli.context import Options, emit_json, err, errors, fail, needs, out
-from finales.cli.tenant_run import ENV, read_config
+from finales.cli.context import emit_json, err, errors, fail, needs, out
+from finales.cli.request_input import (
+    Broker,
+    broker_options,
+    build_request,
+    client_for,
+    on_broker,
+)
 from finales.domain.principals import Principal, Role
 from finales.domain.statuses import RequestStatus
-from finales.errors import FinalesError
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -64,88 +66,9 @@ ConfigOpt = Annotated[
 ]
 NO_COVER_WARNING = "no tenant's offer covers this request: it will wait until one does"
 WAIT_POLL_S = 2.0  # how often the live line learns the status (one long-poll, one read)
-FILE_KEYS = frozenset(
-    {"quantity", "methods", "parameters", "parent_request_id", "labels", "inputs", "tenant_uuid"}
-)
 
 
 # ------------------------------------------------------------------------------ the broker
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    """Where a command goes: a broker's URL with credentials, or (``url`` None) nowhere
-    named, which the reading commands take as "the local database"."""
-
-    url: str | None
-    api_key: str | None = None
-    username: str | None = None
-    password: str | None = None
-
-
-def _broker(
-    server: str | None,
-    api_key: str | None,
-    username: str | None,
-    password_stdin: bool,
-    config: Path | None,
-) -> Broker:
-    """The broker named by the flags, else the environment, else the TOML file."""
-    path = config or Options.config
-    if path is None and os.environ.get("FINALES_CONFIG"):
-        path = Path(os.environ["FINALES_CONFIG"])
-    try:
-        from_file = read_config(path) if path is not None else {}
-    except FinalesError as exc:
-        fail(exc.detail)
-
-    def pick(key: str, flag: str | None) -> str | None:
-        value = flag or os.environ.get(ENV[key]) or from_file.get(key)
-        return str(value) if value else None
-
-    url, key, user = (
-        pick("server_url", server),
-        pick("api_key", api_key),
-        pick("username", username),
-    )
-    password = pick("password", None)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n") or None
-    if url is None:
-        return Broker(None)
-    if key:
-        return Broker(url, api_key=key)
-    if not user:
-        fail(
-            f"no credentials for {url}: --api-key (or FINALES_API_KEY), or --username with "
-            "FINALES_PASSWORD or --password-stdin"
-        )
-    if not password:
-        fail("a username needs a password: FINALES_PASSWORD, --password-stdin or the file")
-    return Broker(url, username=user, password=password)
-
-
-def _client(broker: Broker) -> FinalesClient:
-    from finales.client import FinalesClient, RetryPolicy
-
-    # A person waits at the prompt: a broker that is down is said within seconds.
-    return FinalesClient(
-        broker.url,
-        api_key=broker.api_key,
-        username=broker.username,
-        password=broker.password,
-        retry=RetryPolicy(max_attempts=4, total_s=5.0),
-    )
-
-
-def _on_broker(broker: Broker, command: str) -> FinalesClient:
-    """A client for a command that acts as a principal: it needs a broker."""
-    if broker.url is None:
-        fail(
-            f"'finales request {command}' acts on a broker: --server URL or FINALES_SERVER_URL "
-            "(with --api-key or FINALES_API_KEY)"
-        )
-    return _client(broker)
 
 
 def _dump(model: Any) -> Any:
@@ -156,7 +79,7 @@ def _read(broker: Broker, remote: Callable[[FinalesClient], Any], local: Callabl
     """JSON of what the broker answers (``remote``), else of what the local database holds
     (``local(conn, wire)``: the services' views shaped by the API's own wire module)."""
     if broker.url is not None:
-        with errors(), _client(broker) as client:
+        with errors(), client_for(broker) as client:
             return remote(client)
     with needs("server", "reading requests from the local database"):
         from finales.cli import store
@@ -165,90 +88,6 @@ def _read(broker: Broker, remote: Callable[[FinalesClient], Any], local: Callabl
 
 
 # ------------------------------------------------------------------------------ submit
-
-
-def _json_value(text: str) -> Any:
-    """A flag's value: a JSON literal (298.15, true, [1, 2], {"a": 1}) or else the string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _pairs(items: list[str], flag: str, sep: str = "=") -> list[tuple[str, str]]:
-    out_: list[tuple[str, str]] = []
-    for item in items:
-        name, found, value = item.partition(sep)
-        if not found or not name:
-            fail(f"{flag} {item!r} is not NAME{sep}VALUE")
-        out_.append((name, value))
-    return out_
-
-
-def read_request_file(path: Path) -> dict[str, Any]:
-    """A request from a file: ours (JSON or TOML: ``quantity``, ``methods``, ``parameters``
-    with one block per method, optional ``parent_request_id``, ``labels``, ``inputs``) or a
-    FINALES 2 request file (the same with ``tenant_uuid``, dropped: the credentials say which
-    tenant asks). Unknown keys are refused, not dropped unnoticed."""
-    try:
-        if path.suffix.lower() == ".toml":
-            with path.open("rb") as fh:
-                data: Any = tomllib.load(fh)
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror or exc}")
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        fail(f"{path}: not {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}")
-    if not isinstance(data, dict):
-        fail(f"{path}: a request file holds one object (quantity, methods, parameters)")
-    unknown = sorted(set(data) - FILE_KEYS)
-    if unknown:
-        fail(
-            f"{path}: a request file has no key {unknown[0]!r} (its keys: quantity, methods, "
-            "parameters, parent_request_id, labels, inputs)"
-        )
-    data.pop("tenant_uuid", None)
-    return data
-
-
-def _build_request(
-    file: Path | None,
-    *,
-    quantity: str | None,
-    methods: list[str],
-    params: list[str],
-    labels: list[str],
-    parent: str | None,
-    inputs: list[str],
-) -> dict[str, Any]:
-    """The request body: the file's, then the flags on top (``--method`` replaces the file's
-    methods; ``--param`` sets a value in every method's block)."""
-    body = read_request_file(file) if file is not None else {}
-    if quantity:
-        body["quantity"] = quantity
-    if methods:
-        given = body.get("parameters")
-        blocks: dict[str, Any] = given if isinstance(given, dict) else {}
-        body["methods"] = methods
-        body["parameters"] = {m: dict(blocks.get(m) or {}) for m in methods}
-    if not body.get("quantity"):
-        fail("no quantity: --quantity Q, or a request FILE")
-    if not body.get("methods"):
-        fail("no method: --method M (repeat for alternatives), or a request FILE")
-    body.setdefault("parameters", {m: {} for m in body["methods"]})
-    for name, value in _pairs(params, "--param"):
-        for block in body["parameters"].values():
-            if not isinstance(block, dict):
-                fail("--param needs each method's parameters to be an object")
-            block[name] = _json_value(value)
-    if labels:
-        body["labels"] = {**(body.get("labels") or {}), **dict(_pairs(labels, "--label"))}
-    if parent:
-        body["parent_request_id"] = parent
-    if inputs:
-        body["inputs"] = [*(body.get("inputs") or []), *inputs]
-    return body
 
 
 @request_app.command("submit")
@@ -299,7 +138,7 @@ def submit(
 
     e.g. finales request submit -q conductivity -m two_electrode -p temperature=298.15
     """
-    body = _build_request(
+    body = build_request(
         file,
         quantity=quantity,
         methods=method or [],
@@ -308,8 +147,8 @@ def submit(
         parent=parent,
         inputs=input_ or [],
     )
-    broker = _broker(server, api_key, username, password_stdin, config)
-    with errors(), _on_broker(broker, "submit") as client:
+    broker = broker_options(server, api_key, username, password_stdin, config)
+    with errors(), on_broker(broker, "submit") as client:
         created = client.submit_request(
             body["quantity"],
             body["methods"],
@@ -363,7 +202,7 @@ def list_requests(
     From the broker named (--server, FINALES_SERVER_URL or the file), else from the local
     database. --status awaiting_approval lists those to approve.
     """
-    broker = _broker(server, api_key, username, password_stdin, config)
+    broker = broker_options(server, api_key, username, password_stdin, config)
     filters = {"status": status.value if status else None, "quantity": quantity, "method": method}
 
     def remote(client: FinalesClient) -> list[Any]:
@@ -447,7 +286,7 @@ def show(
     Its status, who holds it, and the last time it was given back (a tenant's release and
     its reason, or an expired lease): why a pending request still waits.
     """
-    broker = _broker(server, api_key, username, password_stdin, config)
+    broker = broker_options(server, api_key, username, password_stdin, config)
 
     def local(conn: Connection, wire: Any) -> Any:
         from finales.services import requests
@@ -472,7 +311,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """A request's status changes: when, who, from, to, why (broker, else local database)."""
-    broker = _broker(server, api_key, username, password_stdin, config)
+    broker = broker_options(server, api_key, username, password_stdin, config)
 
     def local(conn: Connection, wire: Any) -> Any:
         from finales.services import requests
@@ -515,7 +354,7 @@ def results(
 
     None yet: nothing is printed ('finales request wait' waits for them).
     """
-    broker = _broker(server, api_key, username, password_stdin, config)
+    broker = broker_options(server, api_key, username, password_stdin, config)
 
     def remote(client: FinalesClient) -> Any:
         return [
@@ -616,8 +455,8 @@ def wait(
     """
     from finales.client import RequestRetracted, WaitTimeout
 
-    broker = _broker(server, api_key, username, password_stdin, config)
-    with errors(), _on_broker(broker, "wait") as client:
+    broker = broker_options(server, api_key, username, password_stdin, config)
+    with errors(), on_broker(broker, "wait") as client:
         try:
             found = _wait(client, request_id, float("inf") if timeout is None else timeout)
         except (RequestRetracted, WaitTimeout) as exc:
@@ -646,8 +485,8 @@ def retract(
 
     The requests below it in its workflow tree are withdrawn too.
     """
-    broker = _broker(server, api_key, username, password_stdin, config)
-    with errors(), _on_broker(broker, "retract") as client:
+    broker = broker_options(server, api_key, username, password_stdin, config)
+    with errors(), on_broker(broker, "retract") as client:
         done = client.retract(request_id, message=message)
     if as_json:
         emit_json(_dump(done))
