@@ -35,10 +35,6 @@ def test_the_count_follows_the_current_offers(lab: Lab) -> None:
     r = lab.a.put(f"/tenants/{lab.tenant_a}/offers", json=wider)
     assert r.status_code == 200, r.text
     assert lab.post_request(p=hot)["covering_offers"] == 1
-    # Offers of a deactivated capability hand nothing out: they do not count.
-    r = lab.admin.post("/capabilities/conductivity/molecular_dynamics/deactivate", json={})
-    assert r.status_code == 200, r.text
-    assert lab.post_request(p=hot)["covering_offers"] == 1  # two_electrode only
     assert lab.a.put(f"/tenants/{lab.tenant_a}/offers", json=[]).status_code == 200
     assert lab.post_request(p=hot)["covering_offers"] == 0
 

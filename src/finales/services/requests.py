@@ -28,7 +28,7 @@ from finales.domain.views import (
 )
 from finales.domain.workflows import check_inputs, check_labels
 from finales.errors import FinalesError, invalid
-from finales.services import capabilities, tenants, work, workflows
+from finales.services import tenants, work, workflows
 from finales.services.apply import apply_request, insert_request
 from finales.services.capabilities import capability_for_use
 from finales.services.common import new_id, page, page_start
@@ -142,11 +142,11 @@ _OFFERING_TENANTS = (
 def covering_offers(
     conn: Connection, *, quantity: str, methods: list[str], parameters: dict[str, Any]
 ) -> int:
-    """How many current offers (one per tenant and offered method, of active capabilities)
-    have limitations the request's parameter block for their method falls inside: the
-    offers ``GET /work`` would hand it out to."""
+    """How many current offers (one per tenant and offered method) have limitations the
+    request's parameter block for their method falls inside: the offers ``GET /work`` would
+    hand it out to. Called on a request just accepted, whose capabilities are therefore
+    active (``submit_request`` refuses a deactivated one in the same transaction)."""
     tenant_ids = conn.scalars(_OFFERING_TENANTS, {"quantity": quantity, "methods": methods})
-    active = capabilities.active_pairs(conn)
     count = 0
     for tenant_id in tenant_ids.all():
         for c in work.compiled_offers(conn, tenant_id):
@@ -154,7 +154,6 @@ def covering_offers(
             if (
                 c.offer.quantity == quantity
                 and method in methods
-                and (quantity, method) in active
                 and c.matcher.matches(parameters.get(method, {}))
             ):
                 count += 1
