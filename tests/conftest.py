@@ -59,6 +59,7 @@ LONG_FIRST = {
     "test_bare_install.py": 3,
     "test_readme.py": 7,
     "test_cross_process_wakeup.py": 3,
+    "test_request_cli.py": 5,
     "test_eol_workflow.py": 12,
     "test_cell_lab_tenants.py": 3,
     "test_chat.py": 3,
