@@ -160,3 +160,24 @@ def test_the_finales2_door_hides_waiting_requests(gated: Lab) -> None:
         lab.admin.post(f"/requests/{req['id']}/reject", json={"message": "no"}).status_code == 200
     )
     assert root.get(f"/requests/{req['id']}").json()["status"] == "retracted"
+
+
+def test_rejecting_ends_a_waiting_results_poll(gated: Lab) -> None:
+    lab = gated
+    req = _post_gated(lab)
+    got: dict[str, Any] = {}
+
+    def poll() -> None:
+        started = time.monotonic()
+        r = lab.reader.get(f"/requests/{req['id']}/results", params={"wait": 20})
+        got.update(took=time.monotonic() - started, status=r.status_code, body=r.json())
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(0.5)
+    assert (
+        lab.admin.post(f"/requests/{req['id']}/reject", json={"message": "no"}).status_code == 200
+    )
+    waiter.join(25)
+    assert got["status"] == 200 and got["body"] == []
+    assert got["took"] < 5, got  # not the 20 s deadline: no result will ever come

@@ -177,14 +177,14 @@ def test_eol_partial_result_names_the_lost_cells() -> None:
     sim = Sim(
         compiled, copy.deepcopy(EXAMPLES[("degradationEOL", "degradation_workflow")]["request"])
     )
-    # cells 2 and 5 never come back from the cycler: 14 days later they time out
+    # cells 2 and 5 never come back from the cycler: 25 days later they time out
     decided = sim.run(eol_answer(8, fail=lambda s, i, _: s == "cycle" and i in (2, 5)))
     outcome = decided.outcome
     assert outcome is not None and outcome.kind == "done"
     assert len(outcome.data["degradationEOL"]) == 6
     assert [(f.step, f.index) for f in outcome.failures] == [("cycle", 2), ("cycle", 5)]
     ref = outcome.data["run_info"]["internal_reference"]
-    assert "partial: cycle[2]: retracted: no result within 14 d (attempt 1 of 1); cycle[5]" in ref
+    assert "partial: cycle[2]: retracted: no result within 25 d (attempt 1 of 1); cycle[5]" in ref
     assert sum(1 for _, why in sim.retracted if why.startswith("no result within")) == 2
 
 

@@ -16,7 +16,7 @@ from finales.db import tables as t
 from finales.domain import transitions as plan
 from finales.domain.changes import RequestChanged
 from finales.domain.principals import Principal
-from finales.domain.statuses import ResultStatus
+from finales.domain.statuses import RequestStatus, ResultStatus
 from finales.domain.validation import ValidatorCache
 from finales.domain.views import CapabilityVersion, EventView, ResultView
 from finales.domain.workflows import check_inputs
@@ -285,12 +285,17 @@ def results_of_request(
     return items
 
 
+# A request closed in these statuses gets no result: its results long-poll answers at once.
+CLOSED_WITHOUT_RESULT = frozenset({RequestStatus.RETRACTED, RequestStatus.REJECTED})
+
+
 def wait_state(
     conn: Connection, request_id: str, include_deleted: bool = False
 ) -> tuple[list[ResultView], bool]:
-    """A request's results and whether waiting for more is pointless (it was retracted)."""
+    """A request's results and whether waiting for more is pointless (it was retracted or
+    rejected: no result will come)."""
     request = load_request(conn, request_id)
     items, _ = list_results(
         conn, request_id=request_id, include_deleted=include_deleted, limit=10_000
     )
-    return items, request.status == "retracted"
+    return items, request.status in CLOSED_WITHOUT_RESULT
