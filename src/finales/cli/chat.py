@@ -8,15 +8,14 @@ else a TOML file; a username without a password asks for it at the terminal.
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from finales.cli.broker import ConfigOpt, KeyOpt, ServerOpt, resolve
 from finales.cli.context import fail, needs
-from finales.cli.tenant_run import ENV, _config_path, read_config
 from finales.errors import FinalesError
 
 
@@ -40,19 +39,13 @@ def chat(
         str | None,
         typer.Option("--tenant", "-t", help="the tenant's name (default: the file's tenant)"),
     ] = None,
-    server: Annotated[
-        str | None, typer.Option("--server", help="broker URL (env FINALES_SERVER_URL)")
-    ] = None,
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", help="API key (env FINALES_API_KEY)")
-    ] = None,
+    server: ServerOpt = None,
+    api_key: KeyOpt = None,
     username: Annotated[
         str | None,
         typer.Option("--username", help="login name; password in FINALES_PASSWORD or asked"),
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file with server_url, api_key, ...")
-    ] = None,
+    config: ConfigOpt = None,
     person: Annotated[
         str | None,
         typer.Option("--person", help="who answers, for the templates (default: login name)"),
@@ -93,12 +86,8 @@ def chat(
         name = tenant or task_file.tenant
         if not name:
             fail(f"{file} names no tenant: add 'tenant: NAME' or pass --tenant NAME")
-        path = _config_path(config)
-        file_values = read_config(path) if path is not None else {}
-        url = server or os.environ.get(ENV["server_url"]) or file_values.get("server_url")
-        key = api_key or os.environ.get(ENV["api_key"]) or file_values.get("api_key")
-        user = username or os.environ.get(ENV["username"]) or file_values.get("username")
-        password = os.environ.get(ENV["password"]) or file_values.get("password")
+        broker = resolve(server, api_key, username, config=config)
+        url, key, user, password = broker.url, broker.api_key, broker.username, broker.password
         if not url:
             fail("no broker URL: pass --server URL or set FINALES_SERVER_URL")
         if not key and not user:

@@ -6,15 +6,12 @@ commands that talk to a broker work from ``pip install finales``."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finales.cli.context import Options, fail
-from finales.cli.tenant_run import ENV, read_config
+from finales.cli.broker import Broker, resolve
+from finales.cli.context import fail
 from finales.errors import FinalesError
 
 if TYPE_CHECKING:
@@ -25,17 +22,6 @@ FILE_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Broker:
-    """Where a command goes: a broker's URL with credentials, or (``url`` None) nowhere
-    named, which the reading commands take as "the local database"."""
-
-    url: str | None
-    api_key: str | None = None
-    username: str | None = None
-    password: str | None = None
-
-
 def broker_options(
     server: str | None,
     api_key: str | None,
@@ -43,39 +29,24 @@ def broker_options(
     password_stdin: bool,
     config: Path | None,
 ) -> Broker:
-    """The broker named by the flags, else the environment, else the TOML file."""
-    path = config or Options.config
-    if path is None and os.environ.get("FINALES_CONFIG"):
-        path = Path(os.environ["FINALES_CONFIG"])
+    """The broker named by the flags, else the environment, else the TOML file (url None:
+    none named, which the reading commands take as "the local database")."""
     try:
-        from_file = read_config(path) if path is not None else {}
+        found = resolve(server, api_key, username, password_stdin, config)
     except FinalesError as exc:
         fail(exc.detail)
-
-    def pick(key: str, flag: str | None) -> str | None:
-        value = flag or os.environ.get(ENV[key]) or from_file.get(key)
-        return str(value) if value else None
-
-    url, key, user = (
-        pick("server_url", server),
-        pick("api_key", api_key),
-        pick("username", username),
-    )
-    password = pick("password", None)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n") or None
-    if url is None:
+    if found.url is None:
         return Broker(None)
-    if key:
-        return Broker(url, api_key=key)
-    if not user:
+    if found.api_key:
+        return Broker(found.url, api_key=found.api_key)
+    if not found.username:
         fail(
-            f"no credentials for {url}: --api-key (or FINALES_API_KEY), or --username with "
-            "FINALES_PASSWORD or --password-stdin"
+            f"no credentials for {found.url}: --api-key (or FINALES_API_KEY), or --username "
+            "with FINALES_PASSWORD or --password-stdin"
         )
-    if not password:
+    if not found.password:
         fail("a username needs a password: FINALES_PASSWORD, --password-stdin or the file")
-    return Broker(url, username=user, password=password)
+    return Broker(found.url, username=found.username, password=found.password)
 
 
 def client_for(broker: Broker) -> FinalesClient:

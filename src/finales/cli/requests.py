@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from finales.cli.broker import Broker, ConfigOpt, KeyOpt, PasswordStdinOpt, ServerOpt, UserOpt
 from finales.cli.context import emit_json, err, errors, fail, needs, out
 from finales.cli.request_input import (
-    Broker,
     broker_options,
     build_request,
     client_for,
@@ -50,20 +50,6 @@ request_app = typer.Typer(
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="the request's id")]
-ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="broker URL (env FINALES_SERVER_URL)")
-]
-KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (env FINALES_API_KEY)")]
-UserOpt = Annotated[
-    str | None,
-    typer.Option("--username", help="login name; password in FINALES_PASSWORD or stdin"),
-]
-PasswordStdinOpt = Annotated[
-    bool, typer.Option("--password-stdin", help="read the password from stdin")
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML file with server_url, api_key, ...")
-]
 NO_COVER_WARNING = "no tenant's offer covers this request: it will wait until one does"
 WAIT_POLL_S = 2.0  # how often the live line learns the status (one long-poll, one read)
 

@@ -12,54 +12,14 @@ import importlib.util
 import inspect
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from finales.cli.context import Options, fail, missing_extra
+from finales.cli.broker import ConfigOpt, KeyOpt, PasswordStdinOpt, ServerOpt, UserOpt, resolve
+from finales.cli.context import fail, missing_extra
 from finales.errors import FinalesError
-
-CONFIG_KEYS = {
-    "server_url": str,
-    "api_key": str,
-    "username": str,
-    "password": str,
-    "concurrency": int,
-    "lease_s": float,
-    "poll_s": float,
-    "grace_s": float,
-}
-ENV = {
-    "server_url": "FINALES_SERVER_URL",
-    "api_key": "FINALES_API_KEY",
-    "username": "FINALES_USERNAME",
-    "password": "FINALES_PASSWORD",
-}
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """Tenant settings from a TOML file: top level, ``[finales]`` or ``[tenant]`` (the most
-    specific wins). Unknown keys (e.g. the server's own settings) are ignored."""
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise FinalesError(f"cannot read the configuration file {path}: {exc}") from None
-    merged: dict[str, Any] = {}
-    for section in (data, data.get("finales", {}), data.get("tenant", {})):
-        if isinstance(section, dict):
-            if "server" in section:
-                merged["server_url"] = section["server"]
-            merged.update({k: v for k, v in section.items() if k in CONFIG_KEYS})
-    for key, kind in CONFIG_KEYS.items():
-        allowed = (int, float) if kind is float else (kind,)
-        if key in merged and (
-            isinstance(merged[key], bool) or not isinstance(merged[key], allowed)
-        ):
-            raise FinalesError(f"{path}: {key} must be a {kind.__name__}")
-    return merged
 
 
 def load_target(target: str, app_dir: Path) -> Any:
@@ -121,34 +81,15 @@ def _required_parameters(fn: Any) -> list[str]:
     ]
 
 
-def _config_path(config: Path | None) -> Path | None:
-    if config is not None:
-        return config
-    if Options.config is not None:  # the root --config, if one was given
-        return Options.config
-    return Path(os.environ["FINALES_CONFIG"]) if os.environ.get("FINALES_CONFIG") else None
-
-
 def tenant_run(
     target: Annotated[
         str, typer.Argument(metavar="MODULE:OBJECT", help="e.g. robot:lab or path/robot.py:lab")
     ],
-    server: Annotated[
-        str | None, typer.Option("--server", help="broker URL (env FINALES_SERVER_URL)")
-    ] = None,
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", help="API key (env FINALES_API_KEY)")
-    ] = None,
-    username: Annotated[
-        str | None,
-        typer.Option("--username", help="login name; password in FINALES_PASSWORD or stdin"),
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
-    ] = False,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file with server_url, api_key, ...")
-    ] = None,
+    server: ServerOpt = None,
+    api_key: KeyOpt = None,
+    username: UserOpt = None,
+    password_stdin: PasswordStdinOpt = False,
+    config: ConfigOpt = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="jobs at once")] = None,
     lease: Annotated[float | None, typer.Option(min=0.1, help="lease in seconds")] = None,
     grace: Annotated[
@@ -183,32 +124,20 @@ def tenant_run(
     else:
         fail(f"unknown log format {chosen!r}: choose kv or json")
     try:
-        path = _config_path(config)
-        file_values = read_config(path) if path is not None else {}
-        values = {
-            key: flag or os.environ.get(ENV[key]) or file_values.get(key)
-            for key, flag in (
-                ("server_url", server),
-                ("api_key", api_key),
-                ("username", username),
-                ("password", None),
-            )
-        }
-        if password_stdin:
-            values["password"] = sys.stdin.readline().rstrip("\n") or None
-        if values["username"] and not values["password"]:
+        broker = resolve(server, api_key, username, password_stdin, config)
+        if broker.username and not broker.password:
             fail("a username needs a password: FINALES_PASSWORD, --password-stdin or the file")
         configure_logging(fmt, log_level, force=True)
         tenant = load_target(target, app_dir)
         tenant.configure(
-            server=values["server_url"],
-            api_key=values["api_key"],
-            username=values["username"],
-            password=values["password"],
-            concurrency=concurrency or file_values.get("concurrency"),
-            lease_s=lease or file_values.get("lease_s"),
-            poll_s=file_values.get("poll_s"),
-            grace_s=grace if grace is not None else file_values.get("grace_s"),
+            server=broker.url,
+            api_key=broker.api_key,
+            username=broker.username,
+            password=broker.password,
+            concurrency=concurrency or broker.file.get("concurrency"),
+            lease_s=lease or broker.file.get("lease_s"),
+            poll_s=broker.file.get("poll_s"),
+            grace_s=grace if grace is not None else broker.file.get("grace_s"),
         )
         tenant.run(until_idle=until_idle, configure_logging=False)
     except (TenantSetupError, FinalesError) as exc:

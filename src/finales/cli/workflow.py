@@ -7,17 +7,16 @@ credentials come as for ``finales tenant run``: flags, else ``FINALES_SERVER_URL
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from finales.cli.context import Options, emit_json, err, errors, fail, needs, out
-from finales.cli.tenant_run import ENV, read_config
+from finales.cli.broker import Broker, ConfigOpt, KeyOpt, ServerOpt, resolve
+from finales.cli.context import emit_json, err, errors, fail, needs, out
 from finales.errors import FinalesError
 
 if TYPE_CHECKING:
@@ -29,42 +28,27 @@ workflow_app = typer.Typer(
     no_args_is_help=True,
 )
 
-ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="broker URL (env FINALES_SERVER_URL)")
-]
-KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (env FINALES_API_KEY)")]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML file with server_url, api_key, ...")
-]
 FilesArg = Annotated[list[Path], typer.Argument(metavar="FILE...", help="workflow YAML files")]
 
 
-def _settings(server: str | None, api_key: str | None, config: Path | None) -> dict[str, Any]:
-    path = config or Options.config
-    if path is None and os.environ.get("FINALES_CONFIG"):
-        path = Path(os.environ["FINALES_CONFIG"])
-    from_file = read_config(path) if path is not None else {}
-    values = {
-        key: flag or os.environ.get(ENV[key]) or from_file.get(key)
-        for key, flag in (("server_url", server), ("api_key", api_key))
-    }
-    values["username"] = os.environ.get(ENV["username"]) or from_file.get("username")
-    values["password"] = os.environ.get(ENV["password"]) or from_file.get("password")
-    return {**from_file, **{k: v for k, v in values.items() if v}}
+def _settings(server: str | None, api_key: str | None, config: Path | None) -> Broker:
+    with errors():
+        return resolve(server, api_key, config=config)
+    raise AssertionError("unreachable: errors() exits")  # pragma: no cover
 
 
-def _client(values: dict[str, Any]) -> FinalesClient:
+def _client(broker: Broker) -> FinalesClient:
     from finales.client import FinalesClient
 
-    if not values.get("server_url"):
+    if not broker.url:
         fail("no broker URL: --server, FINALES_SERVER_URL or server_url in the file")
-    if not values.get("api_key") and not values.get("username"):
+    if not broker.api_key and not broker.username:
         fail("no credentials: --api-key, FINALES_API_KEY or FINALES_USERNAME/FINALES_PASSWORD")
     return FinalesClient(
-        values["server_url"],
-        api_key=values.get("api_key"),
-        username=None if values.get("api_key") else values.get("username"),
-        password=None if values.get("api_key") else values.get("password"),
+        broker.url,
+        api_key=broker.api_key,
+        username=None if broker.api_key else broker.username,
+        password=None if broker.api_key else broker.password,
     )
 
 
@@ -96,9 +80,9 @@ def validate(
     with needs("workflows", "finales workflow validate"):
         from finales.workflows import Catalogue, builtin_catalogue, check_capabilities
 
-    values = {} if offline else _settings(server, api_key, config)
+    values = Broker(None) if offline else _settings(server, api_key, config)
     catalogue = builtin_catalogue()
-    if values.get("server_url"):
+    if values.url:
         client = _client(values)
         try:
             caps = client.list_capabilities()
@@ -110,7 +94,7 @@ def validate(
             (c.quantity, c.method): (c.request_schema, c.result_schema, c.active) for c in caps
         }
         catalogue = Catalogue(
-            entries, authoritative=True, source=f"not in the catalogue of {values['server_url']}"
+            entries, authoritative=True, source=f"not in the catalogue of {values.url}"
         )
     problems: list[str] = []
     for path in files:
