@@ -16,6 +16,7 @@ from finales import schemas
 from finales.errors import FinalesError, InvalidPayload, TooManyRequests, Unavailable, pointer
 from finales.server.deps import bearer, current_principal, get_state
 from finales.server.limits import REFUSED_SCOPE_KEY
+from finales.server.logins import LOGIN_PATHS
 
 log = logging.getLogger("finales.server")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -95,14 +96,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return _finales_error(request, _invalid_payload(errors))
 
 
-FORM_LOGINS = frozenset(
-    {"/api/v1/auth/token", "/user_management/authenticate", "/user_management/authenticate/"}
-)
-
-
 def _is_form_login(request: Request) -> bool:
     """A login route: it reads an OAuth2 password form, which JSON clients often miss."""
-    return request.url.path in FORM_LOGINS
+    return request.url.path in LOGIN_PATHS
 
 
 def _invalid_payload(errors: list[dict[str, Any]]) -> InvalidPayload:
