@@ -146,9 +146,7 @@ def test_unsolicited_result(lab: Lab, expect_error: ErrorCheck) -> None:
     # The listing shows what GET shows, without the detail GET adds (its last release).
     detail = {k: v for k, v in req.json().items() if k != "last_release"}
     assert req.json()["last_release"] is None
-    assert lab.reader.get("/requests", params={"status": "unsolicited"}).json()["items"] == [
-        detail
-    ]
+    assert lab.reader.get("/requests", params={"status": "unsolicited"}).json()["items"] == [detail]
     # unsolicited requests are never handed out or claimable
     assert lab.b.get("/work").json() == []
     expect_error(lab.claim(res["request_id"], "b"), 409)
