@@ -257,7 +257,9 @@ def test_invalid_predictions_are_retried_then_reported_missing(eol_faults: Start
     # 17 corrupted predictions over 8 cells of 3 attempts each: by pigeonhole at least one
     # cell spends its 3 attempts (16 would fit 2 per cell) and, 17 not being a multiple
     # of 3, at least one cell is predicted on a later attempt.
-    workflow = eol_workflow(timeouts={"predict": 1.5})
+    # The orchestrator's timeout runs on the wall clock; a valid prediction that refits the
+    # model on a loaded machine can take over a second, so it is not the thing timed here.
+    workflow = eol_workflow(timeouts={"predict": 3.0})
     lab = eol_faults(workflow=workflow, degradation_model={"invalid_next": 17})
     run = lab.run_parent()
     attempts = run.attempts("predict")
@@ -266,10 +268,21 @@ def test_invalid_predictions_are_retried_then_reported_missing(eol_faults: Start
     retried_ok = {i for i, v in attempts.items() if len(v) > 1 and str(v[-1].status) == "resolved"}
     assert spent and retried_ok
     assert all(len(attempts[i]) == 3 for i in spent)
-    assert sum(len(v) for v in attempts.values()) == 17 + (8 - len(spent))  # + the valid
-    refused = attempts[min(spent)][0]
-    messages = [e.message or "" for e in lab.admin.request_history(refused.id)]
-    assert any("the broker refused the result" in m and "NUL" in m for m in messages)
+    # Each cell not spent is predicted exactly once; every other attempt failed. The failed
+    # ones the broker refused say so in their history (a valid attempt that a loaded machine
+    # made miss its timeout is a failure too, but not a refusal).
+    resolved = [n for v in attempts.values() for n in v if str(n.status) == "resolved"]
+    assert len(resolved) == 8 - len(spent)
+    refusals = [
+        n
+        for v in attempts.values()
+        for n in v
+        if any(
+            "the broker refused the result" in (e.message or "") and "NUL" in (e.message or "")
+            for e in lab.admin.request_history(n.id)
+        )
+    ]
+    assert 1 <= len(refusals) <= 17
     reference = run.answer["run_info"]["internal_reference"]
     named = {part.split(":")[0] for part in reference.split(" partial: ")[1].split("; ")}
     assert named == {f"predict[{i}]" for i in spent}
