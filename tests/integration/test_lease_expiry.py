@@ -8,6 +8,8 @@ expiry the sweeper recorded. The time is moved by the injected clock, never slep
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +22,7 @@ from finales.domain import transitions as plan
 from finales.domain.principals import Principal, Role
 from finales.errors import LeaseExpired
 from finales.services.apply import apply_request
+from finales.services.requests import expire_leases
 from finales.services.rows import load_request
 from tests.conftest import Clock, Lab, local_broker, params, populate
 
@@ -201,3 +204,23 @@ def test_the_conditional_write_refuses_a_lease_that_ran_out_after_the_plan(
     after = lab.reader.get(f"/requests/{rid}").json()
     assert (after["status"], after["reserved_by"]) == ("reserved", lab.tenant_a)
     assert [s[2] for s in _history(lab, rid)] == ["pending", "reserved"]
+
+
+def test_a_claim_racing_the_sweeper_over_a_run_out_lease_still_claims(unswept: Lab) -> None:
+    """The sweeper records the expiry while a claim that read the lease as due waits on the
+    row (PostgreSQL; on SQLite the claim waits for the write lock and reads afresh): the
+    claim's own expiry finds nothing to do, and the claim goes on instead of answering 409."""
+    lab = unswept
+    rid = lab.post_request()["id"]
+    assert lab.claim(rid, "a", lease=5).status_code == 200
+    lab.clock.advance(10)
+    answers: list[httpx.Response] = []
+    with lab.broker.state.tx.write() as uow:  # the sweeper, holding the row until it commits
+        assert expire_leases(uow) == 1
+        claimer = threading.Thread(target=lambda: answers.append(lab.claim(rid, "b")))
+        claimer.start()
+        time.sleep(0.5)  # the claim has read the request and waits on its row (or the lock)
+    claimer.join(15)
+    assert answers[0].status_code == 200, answers[0].text
+    steps = [s[2] for s in _history(lab, rid)]
+    assert steps == ["pending", "reserved", "pending", "reserved"]  # one expiry, recorded once

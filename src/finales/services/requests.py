@@ -27,7 +27,7 @@ from finales.domain.views import (
     SubmittedRequestView,
 )
 from finales.domain.workflows import check_inputs, check_labels
-from finales.errors import FinalesError, invalid
+from finales.errors import Conflict, FinalesError, invalid
 from finales.services import tenants, work, workflows
 from finales.services.apply import apply_request, insert_request
 from finales.services.capabilities import capability_for_use
@@ -277,10 +277,18 @@ def history(conn: Connection, request_id: str) -> list[EventView]:
 
 
 def _expire_if_due(uow: UnitOfWork, view: RequestView) -> RequestView:
+    """``view`` with a run-out lease recorded as expired first. If another writer (the lease
+    sweeper, another claimer) changed the request since it was read, its conditional write
+    finds nothing to do: read the request again and let the caller plan from what it is now
+    (on PostgreSQL the re-read sees that writer's commit), instead of answering a lost race
+    for a change nobody asked this call to make."""
     expiry = plan.plan_expiry(view, uow.now)
     if expiry is None:
         return view
-    return apply_request(uow.conn, view, expiry)
+    try:
+        return apply_request(uow.conn, view, expiry)
+    except Conflict:
+        return load_request(uow.conn, view.id)
 
 
 _DUE = REQUEST_SELECT.where(
