@@ -326,20 +326,23 @@ def test_a_password_token_is_refreshed_before_it_expires(tmp_path: Path) -> None
             if request.url.path.endswith("/auth/token"):
                 logins.append(time.monotonic())
 
-        http = httpx.Client(event_hooks={"request": [count]})
-        client = FinalesClient(broker.url, username="robot", password="robot-password", http=http)
-        assert client.me().name == "robot"
-        first_token = client._token
-        time.sleep(1.1)  # past half the 2 s lifetime: renewed before the next call
-        assert client.me().name == "robot"
-        assert len(logins) == 2
-        time.sleep(1.0)  # the first token has now expired; the client's is still good
-        stale = httpx.get(
-            broker.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {first_token}"}
-        )
-        assert stale.status_code == 401
-        assert client.me().name == "robot"
-        http.close()
+        with (
+            httpx.Client(event_hooks={"request": [count]}) as http,
+            FinalesClient(
+                broker.url, username="robot", password="robot-password", http=http
+            ) as client,
+        ):
+            assert client.me().name == "robot"
+            first_token = client._token
+            time.sleep(1.1)  # past half the 2 s lifetime: renewed before the next call
+            assert client.me().name == "robot"
+            assert len(logins) == 2
+            time.sleep(1.0)  # the first token has now expired; the client's is still good
+            stale = httpx.get(
+                broker.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {first_token}"}
+            )
+            assert stale.status_code == 401
+            assert client.me().name == "robot"
 
 
 def test_retries_while_the_server_comes_up_late(tmp_path: Path) -> None:

@@ -116,12 +116,11 @@ class BaseClient:
 
     def _login_locked(self) -> None:
         assert self._username is not None and self._password is not None
+        asked_at = time.monotonic()  # the lifetime runs from issue, at or after this instant
         got = self._token_request(self._username, self._password)
         lifetime = float(got.expires_in)
         self._token = got.access_token
-        self._token_refresh_at = time.monotonic() + max(
-            lifetime - TOKEN_REFRESH_MARGIN_S, lifetime / 2
-        )
+        self._token_refresh_at = asked_at + max(lifetime - TOKEN_REFRESH_MARGIN_S, lifetime / 2)
         log.debug("logged in as %s; token valid for %ss", self._username, got.expires_in)
 
     def _send(

@@ -433,11 +433,13 @@ def issue_token(
     principal: Principal, *, secret: str, ttl_s: int, now: datetime, generation: int = 0
 ) -> str:
     """A signed token; ``iat`` and ``gen`` (the user's token generation) let it be ended
-    before it expires."""
+    before it expires. ``exp`` keeps its fraction of a second (RFC 7519 NumericDate allows
+    it): truncated to a whole second, a 2 s token could live barely 1 s, shorter than the
+    ``expires_in`` the login answered, and a client refreshing halfway would find it dead."""
     claims = {
         "sub": principal.id,
         "iat": int(now.timestamp()),
-        "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
+        "exp": round((now + timedelta(seconds=ttl_s)).timestamp(), 3),
         "gen": generation,
         "jti": secrets.token_hex(8),
     }
