@@ -366,29 +366,28 @@ def test_a_busy_database_is_retried(tmp_path: Path) -> None:
     with LocalBroker(tmp_path / "home", sqlite_busy_timeout_ms=50) as broker:
         broker.add_capability("conductivity", "two_electrode", REQUEST_SCHEMA, RESULT_SCHEMA)
         key = broker.add_user("admin", role=Role.ADMIN)
-        client = FinalesClient(broker.url, api_key=key, retry=RetryPolicy(base_s=0.1))
-        client.me()  # authenticated (and cached) before the lock is taken
-        lock = sqlite3.connect(
-            tmp_path / "home" / "finales.db", isolation_level=None, check_same_thread=False
-        )
-        lock.execute("BEGIN IMMEDIATE")
-        try:
-            busy = httpx.post(
-                broker.url + "/api/v1/requests",
-                headers={"Authorization": f"Bearer {key}"},
-                json={
-                    "quantity": "conductivity",
-                    "methods": ["two_electrode"],
-                    "parameters": {"two_electrode": params()},
-                },
+        with FinalesClient(broker.url, api_key=key, retry=RetryPolicy(base_s=0.1)) as client:
+            client.me()  # authenticated (and cached) before the lock is taken
+            lock = sqlite3.connect(
+                tmp_path / "home" / "finales.db", isolation_level=None, check_same_thread=False
             )
-            assert busy.status_code == 503 and busy.json()["code"] == "unavailable"
-            threading.Timer(0.6, lock.rollback).start()
-            started = time.monotonic()
-            rid = _submit(client)
-            assert time.monotonic() - started >= 0.5
-        finally:
-            time.sleep(0.1)
-            lock.close()
-        assert [r.id for r in client.iter_requests()] == [rid]  # once, despite the retries
-        client.close()
+            lock.execute("BEGIN IMMEDIATE")
+            try:
+                busy = httpx.post(
+                    broker.url + "/api/v1/requests",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={
+                        "quantity": "conductivity",
+                        "methods": ["two_electrode"],
+                        "parameters": {"two_electrode": params()},
+                    },
+                )
+                assert busy.status_code == 503 and busy.json()["code"] == "unavailable"
+                threading.Timer(0.6, lock.rollback).start()
+                started = time.monotonic()
+                rid = _submit(client)
+                assert time.monotonic() - started >= 0.5
+            finally:
+                time.sleep(0.1)
+                lock.close()
+            assert [r.id for r in client.iter_requests()] == [rid]  # once, despite the retries
