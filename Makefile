@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest -n 4 --dist worksteal $(PYTEST_ARGS)
 
@@ -39,8 +39,8 @@ demo: $(DEMO_STAMP)
 	$(BIN)/finales demo $(if $(OUT),--out '$(OUT)')
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(MAKE) --no-print-directory typecheck
 
 format: $(STAMP)

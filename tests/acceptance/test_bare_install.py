@@ -111,6 +111,31 @@ def test_the_bare_install_has_no_server_dependencies(bare: Path) -> None:
     assert sdk.returncode == 0, sdk.stderr
 
 
+SEMANTICS = """
+from finales.capabilities import EXAMPLES
+from finales.semantics import result_to_jsonld, vendored_context
+
+ex = EXAMPLES[("conductivity", "two_electrode")]
+doc = result_to_jsonld({
+    "id": "r", "request_id": "q", "quantity": "conductivity", "method": "two_electrode",
+    "parameters": ex["request"], "data": ex["result"], "tenant_id": "t",
+    "created_at": "2026-01-01T00:00:00Z",
+})
+types = {node["@type"] for node in doc["hasProperty"]}
+print("IonicConductivity" in types, len(vendored_context("battery")["@context"]) > 4000)
+"""
+
+
+def test_the_bare_install_emits_json_ld_from_its_vendored_files(bare: Path) -> None:
+    """JSON-LD documents need neither pyld nor rdflib (the ``semantics`` extra), and the
+    vendored ontology files are in the wheel."""
+    found = _run(bare, str(bare / "python"), "-c", PROBE, "pyld", "rdflib").stdout.split()
+    assert found == ["False", "False"]
+    r = _run(bare, str(bare / "python"), "-c", SEMANTICS)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "True"]
+
+
 def test_commands_that_need_an_extra_say_which(bare: Path, tmp_path: Path) -> None:
     assert _run(bare, str(bare / "finales"), "--help").returncode == 0
     for args, extra in ((["serve"], "server"), (["user", "list"], "server"), (["demo"], "demo")):

@@ -27,15 +27,16 @@ from .common import (
 )
 from .electrolytes import META_DESCRIPTION, RUN_INFO_DESCRIPTION
 from .semantics import (
-    C_RATE,
     CAPACITY_AH,
     CAPACITY_MAH,
+    CHARGING_RATE,
     COULOMBIC_EFFICIENCY,
     COUNT,
     CURRENT,
     CUTOFF_CURRENT,
     CYCLE_COUNT,
     CYCLE_LIFE,
+    DISCHARGING_RATE,
     LOG_VARIANCE,
     LOWER_VOLTAGE_LIMIT,
     NOMINAL_CAPACITY,
@@ -115,10 +116,10 @@ class CapacityCyclingInput(Model):
         NOMINAL_CAPACITY, "The theoretical or experimental capacity of the cell.", gt=0
     )
     c_rate_charge_formation: float | None = _optional(
-        C_RATE, "The C-rate of charging during formation.", gt=0
+        CHARGING_RATE, "The C-rate of charging during formation.", gt=0
     )
     c_rate_discharge_formation: float | None = _optional(
-        C_RATE, "The C-rate of discharging during formation.", gt=0
+        DISCHARGING_RATE, "The C-rate of discharging during formation.", gt=0
     )
     CV_I_cutoff_formation: float | None = _optional(
         CUTOFF_CURRENT, "The cut-off current of the constant-voltage step of formation.", gt=0
@@ -132,8 +133,8 @@ class CapacityCyclingInput(Model):
     cycling_V_min: float | None = _optional(
         LOWER_VOLTAGE_LIMIT, "The minimum voltage of the cell during cycling."
     )
-    c_rate_charge: float | None = _optional(C_RATE, "The C-rate of charging.", gt=0)
-    c_rate_discharge: float | None = _optional(C_RATE, "The C-rate of discharging.", gt=0)
+    c_rate_charge: float | None = _optional(CHARGING_RATE, "The C-rate of charging.", gt=0)
+    c_rate_discharge: float | None = _optional(DISCHARGING_RATE, "The C-rate of discharging.", gt=0)
     CV_I_cutoff: float | None = _optional(
         CUTOFF_CURRENT, "The cut-off current of the constant-voltage step.", gt=0
     )
@@ -180,13 +181,13 @@ class DegradationEOLInput(EarlyCycleFeatures):
         CAPACITY_MAH, "The capacities of the cycles given to the model as input."
     )
     average_charging_rate: float | None = _optional(
-        C_RATE, "The average C-rate of charging in the input cycles.", ge=0
+        CHARGING_RATE, "The average C-rate of charging in the input cycles.", ge=0
     )
     maximum_charging_rate: float | None = _optional(
-        C_RATE, "The maximum C-rate of charging in the input cycles.", ge=0
+        CHARGING_RATE, "The maximum C-rate of charging in the input cycles.", ge=0
     )
     minimum_charging_rate: float | None = _optional(
-        C_RATE, "The minimum C-rate of charging in the input cycles.", ge=0
+        CHARGING_RATE, "The minimum C-rate of charging in the input cycles.", ge=0
     )
     cell_info: CellInfo = Field(description=CELL_INFO_DESCRIPTION)
 

@@ -17,10 +17,13 @@ The mapping (one node per thing, linked by IRI):
   activity (a result's inputs by the activity that generated it), and a result
   ``prov:wasDerivedFrom`` its own inputs.
 
-IRIs are URNs (``urn:finales:request:<id>``, ``urn:finales:result:<id>``,
+IRIs and the context are those of :mod:`finales.semantics.vocab`, one scheme for everything
+finales emits: URNs (``urn:finales:request:<id>``, ``urn:finales:result:<id>``,
 ``urn:finales:tenant:<id>``), not the server's URL: the ids are UUIDs, stable and unique
 without a host, and the document stays valid when the broker moves, is proxied or is read
-from an archive long after the server is gone.
+from an archive long after the server is gone. The nodes say what
+:func:`finales.semantics.request_to_jsonld` and ``result_to_jsonld`` say about the same
+things, with the same properties, so the graphs merge.
 """
 
 from __future__ import annotations
@@ -32,32 +35,18 @@ from typing import Any
 
 from finales.domain.statuses import TERMINAL_REQUEST_STATUSES, RequestStatus
 from finales.domain.views import EventView, RequestView, ResultView
+from finales.semantics.vocab import (
+    FINALES_CONTEXT,
+    principal_iri,
+    request_iri,
+    result_iri,
+    tenant_iri,
+)
 
-BASE = "urn:finales:"
-VOCAB = "urn:finales:vocab#"  # finales' own terms: status, quantity, method, label
-CONTEXT: dict[str, Any] = {
-    "prov": "http://www.w3.org/ns/prov#",
-    "dcterms": "http://purl.org/dc/terms/",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "finales": VOCAB,
-}
-
-
-def request_iri(request_id: str) -> str:
-    return f"{BASE}request:{request_id}"
-
-
-def result_iri(result_id: str) -> str:
-    return f"{BASE}result:{result_id}"
-
-
-def tenant_iri(tenant_id: str) -> str:
-    return f"{BASE}tenant:{tenant_id}"
-
-
-def principal_iri(principal_id: str) -> str:
-    return f"{BASE}principal:{principal_id}"
+#: The finales context (prefixes ``prov``, ``dcterms``, ``xsd``, ``rdfs``, ``finales``...),
+#: embedded so that any JSON-LD reader takes the document as it is: it needs none of the EMMO
+#: terms of the battery context the other documents link to (see :mod:`finales.semantics`).
+CONTEXT: dict[str, Any] = FINALES_CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
