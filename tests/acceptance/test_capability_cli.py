@@ -54,7 +54,7 @@ def test_add_builtin_registers_all_14_idempotently(env: dict[str, str]) -> None:
     again = json.loads(run(env, "capability", "add", "--builtin", "--json").stdout)
     assert again == first
     listed = json.loads(run(env, "capability", "list", "--json").stdout)
-    assert len(listed) == 14
+    assert len(listed) == 15
     assert {tuple(r["versions"]) for r in listed} == {(1,)}
     assert ("radial_distribution_function", "molecular_dynamics") in {
         (r["quantity"], r["method"]) for r in listed
@@ -67,7 +67,7 @@ def test_exported_finales2_files_round_trip(env: dict[str, str], tmp_path: Path)
     written = json.loads(
         run(env, "capability", "export", str(out), "--format", "finales2", "--json").stdout
     )
-    assert len(written) == 14
+    assert len(written) == 15
     files = sorted(out.glob("*/*.json"))
     assert [str(p) for p in files] == sorted(w["path"] for w in written)
     for cap in CAPABILITIES:
@@ -82,8 +82,8 @@ def test_exported_finales2_files_round_trip(env: dict[str, str], tmp_path: Path)
             "is_active",
         }
     added = json.loads(run(env, "capability", "add", *map(str, files), "--json").stdout)
-    assert len(added) == 14 and {r["version"] for r in added} == {1}
-    assert len(json.loads(run(env, "capability", "list", "--json").stdout)) == 14
+    assert len(added) == 15 and {r["version"] for r in added} == {1}
+    assert len(json.loads(run(env, "capability", "list", "--json").stdout)) == 15
     assert_same_as_library(env, descriptions=False)
 
 
@@ -91,7 +91,7 @@ def test_exported_files_in_our_format_round_trip(env: dict[str, str], tmp_path: 
     out = tmp_path / "export"
     run(env, "capability", "export", str(out))
     files = sorted(str(p) for p in out.glob("*/*.json"))
-    assert len(files) == 14
+    assert len(files) == 15
     run(env, "capability", "add", *files)
     assert_same_as_library(env, descriptions=True)
     # The files and the library are the same registration: nothing new to version.

@@ -84,9 +84,10 @@ def model_accepts(key: tuple[str, str], which: str, instance: Any) -> bool:
 
 def test_the_catalogue_plus_viscosity_with_the_rename_applied() -> None:
     expected = {canonical(q, m) for q, m in PUBLISHED_PAIRS} | {
-        ("viscosity", "rolling_ball_viscometry")
+        ("viscosity", "rolling_ball_viscometry"),
+        ("archive", "deposit"),
     }
-    assert set(KEYS) == expected and len(KEYS) == 14
+    assert set(KEYS) == expected and len(KEYS) == 15
     assert ("radial_distribution_function", "molecular_dynamics") in KEYS
     assert RENAMES == {
         ("radial_density_function", "molacular_dynamics"): (
@@ -295,8 +296,9 @@ def _leaves(schema: dict[str, Any]) -> dict[str, set[str]]:
     return found
 
 
-# Numbers that are not physical quantities: a rating, identifiers of cycler channels.
-NOT_QUANTITIES = {"rating", "channel_list"}
+# Numbers that are not physical quantities: a rating, identifiers of cycler channels, the
+# version index, file sizes and counts of an archive deposit.
+NOT_QUANTITIES = {"rating", "channel_list", "version", "size", "bytes_uploaded", "snapshot_results"}
 
 
 @pytest.mark.parametrize("key", KEYS, ids=IDS)

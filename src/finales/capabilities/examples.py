@@ -272,6 +272,30 @@ def _examples() -> dict[tuple[str, str], dict[str, JSON]]:
                 "executant": "mobile robot 1",
             },
         },
+        ("archive", "deposit"): {
+            "request": {
+                "archive": "urn:finales:archive:bigmap-lab",
+                "target": "invenio",
+                "location": "https://archive.big-map.eu",
+            },
+            "result": {
+                "record_id": "k7qzt-3m2x1",
+                "parent_id": "a1b2c-d3e4f",
+                "version": 2,
+                "doi": "10.5072/finales.k7qzt-3m2x1",
+                "url": "https://archive.big-map.eu/records/k7qzt-3m2x1",
+                "files": [
+                    {
+                        "key": "results-2026-11.jsonl",
+                        "md5": "6ef4267f0e710357c895627e931f16cd",
+                        "size": 89364,
+                    }
+                ],
+                "uploaded": ["results-2026-11.jsonl"],
+                "bytes_uploaded": 89364,
+                "snapshot_results": 412,
+            },
+        },
     }
 
 

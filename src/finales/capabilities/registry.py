@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from finales.errors import NotFound
 
-from . import cells, electrolytes, logistics
+from . import archive, cells, electrolytes, logistics
 
 #: Capabilities of the FINALES 2 catalogue registered here under another name:
 #: ``(old quantity, old method) -> (quantity, method)``.
@@ -166,6 +166,15 @@ CAPABILITIES: list[Capability] = [
         "Move a physical object (a vial, a cell) from one location to another.",
         logistics.TransportInput,
         logistics.TransportOutput,
+    ),
+    Capability(
+        "archive",
+        "deposit",
+        "A deposit of the broker's data in an archive (an InvenioRDM record version or an "
+        "RO-Crate folder) by the archiver tenant: the record, its version, DOI, files and MD5 "
+        "checksums.",
+        archive.DepositInput,
+        archive.DepositOutput,
     ),
 ]
 

@@ -151,7 +151,7 @@ def _read_password(from_stdin: bool) -> str | None:
 def user_add(
     name: Annotated[str, typer.Argument(help="login name")],
     role: Annotated[Role, typer.Option(help="what the user may do")],
-    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant; optional for archiver)")] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="read the password from stdin")
     ] = False,
@@ -251,7 +251,7 @@ def user_enable(
 def user_set_role(
     name: Annotated[str, typer.Argument(help="login name")],
     role: Annotated[Role, typer.Option(help="the new role")],
-    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant; optional for archiver)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Give a user another role (effective on its next call)."""
@@ -389,7 +389,7 @@ def capability_add(
     ] = None,
     builtin: Annotated[
         bool,
-        typer.Option("--builtin", help="register the 14 built-in battery capabilities"),
+        typer.Option("--builtin", help="register the 15 built-in capabilities"),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -16,9 +16,16 @@ class Role(StrEnum):
     APPROVER = "approver"  # reads, and approves or rejects requests that need approval
 
 
+#: Roles whose principals act as a tenant: a tenant principal always is bound to one; an
+#: archiver may be (the archiver tenant posts ``archive/deposit`` results with its key).
+BINDABLE_ROLES = frozenset({Role.TENANT, Role.ARCHIVER})
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated identity. A tenant principal is bound to exactly one tenant."""
+    """An authenticated identity. A tenant principal is bound to exactly one tenant; an
+    archiver may be bound to one (the archiving tenant, which records its deposits as
+    results), the other roles to none."""
 
     id: str
     name: str
@@ -35,8 +42,9 @@ class Principal:
             raise Forbidden(f"this action needs the role {allowed}; you are {self.role.value}")
 
     def acting_tenant(self) -> str:
-        """The tenant this principal acts as; only tenant principals have one."""
-        if self.role is not Role.TENANT or self.tenant_id is None:
+        """The tenant this principal acts as: a tenant principal's, or the tenant an archiver
+        is bound to."""
+        if self.role not in BINDABLE_ROLES or self.tenant_id is None:
             raise Forbidden("only a tenant principal can do this (it acts as its own tenant)")
         return self.tenant_id
 

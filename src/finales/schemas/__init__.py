@@ -124,7 +124,7 @@ class UserUpdate(Strict):
 
     role: Role | None = None
     tenant_id: str | None = Field(
-        default=None, description="with role tenant: the tenant the user acts as"
+        default=None, description="with role tenant (or archiver): the tenant the user acts as"
     )
     disabled: bool | None = Field(
         default=None, description="true: refuse the user's keys and tokens from now on"

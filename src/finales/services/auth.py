@@ -26,7 +26,7 @@ from finales.db import tables as t
 from finales.domain import policy
 from finales.domain.changes import CredentialsChanged
 from finales.domain.names import check_name
-from finales.domain.principals import Principal, Role
+from finales.domain.principals import BINDABLE_ROLES, Principal, Role
 from finales.domain.views import ApiKeyView, NewApiKey, PrincipalEventView, UserView
 from finales.errors import Conflict, Forbidden, NotFound, Unauthorized, invalid
 from finales.services.common import new_id
@@ -105,8 +105,8 @@ def add_principal(
 def _check_binding(conn: Connection, role: Role, tenant_id: str | None) -> None:
     if role is Role.TENANT and tenant_id is None:
         raise invalid("/tenant_id", "a tenant principal must be bound to a tenant")
-    if role is not Role.TENANT and tenant_id is not None:
-        raise invalid("/tenant_id", "only tenant principals are bound to a tenant")
+    if role not in BINDABLE_ROLES and tenant_id is not None:
+        raise invalid("/tenant_id", "only tenant and archiver principals are bound to a tenant")
     if tenant_id is not None:
         exists = conn.execute(sa.select(t.tenants.c.id).where(t.tenants.c.id == tenant_id))
         if exists.first() is None:
@@ -278,7 +278,8 @@ def revoke_api_key(uow: UnitOfWork, *, principal: Principal, key_id: str) -> Api
 @dataclass(frozen=True, slots=True)
 class UserChange:
     """What an admin changes of a user; None leaves a field as it is. ``tenant_id`` counts
-    only with ``role`` (a tenant principal is bound to one tenant, the others to none)."""
+    only with ``role`` (a tenant principal is bound to one tenant, an archiver may be, the
+    others are bound to none)."""
 
     role: Role | None = None
     tenant_id: str | None = None
@@ -301,16 +302,16 @@ def update_user(
     notes: list[tuple[str, str]] = []
     role = Role(row.role)
     if change.role is not None:
-        tenant_id = change.tenant_id if change.role is Role.TENANT else None
-        if change.role is not Role.TENANT and change.tenant_id is not None:
-            raise invalid("/tenant_id", "only tenant principals are bound to a tenant")
+        tenant_id = change.tenant_id if change.role in BINDABLE_ROLES else None
+        if change.role not in BINDABLE_ROLES and change.tenant_id is not None:
+            raise invalid("/tenant_id", "only tenant and archiver principals are bound to a tenant")
         _check_binding(conn, change.role, tenant_id)
         if change.role is not role or tenant_id != row.tenant_id:
             values.update(role=change.role.value, tenant_id=tenant_id)
             bound = f" bound to tenant {tenant_id}" if tenant_id else ""
             notes.append(("role_changed", f"role {role.value} -> {change.role.value}{bound}"))
     elif change.tenant_id is not None:
-        raise invalid("/tenant_id", "give the role with the tenant (role tenant)")
+        raise invalid("/tenant_id", "give the role with the tenant (role tenant or archiver)")
     generation = row.token_generation
     if change.password is not None:
         check_password(change.password)
