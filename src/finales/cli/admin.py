@@ -151,7 +151,9 @@ def _read_password(from_stdin: bool) -> str | None:
 def user_add(
     name: Annotated[str, typer.Argument(help="login name")],
     role: Annotated[Role, typer.Option(help="what the user may do")],
-    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant; optional for archiver)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="tenant name or id (role tenant; optional for archiver)")
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="read the password from stdin")
     ] = False,
@@ -251,7 +253,9 @@ def user_enable(
 def user_set_role(
     name: Annotated[str, typer.Argument(help="login name")],
     role: Annotated[Role, typer.Option(help="the new role")],
-    tenant: Annotated[str | None, typer.Option(help="tenant name or id (role tenant; optional for archiver)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="tenant name or id (role tenant; optional for archiver)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Give a user another role (effective on its next call)."""

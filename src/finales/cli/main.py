@@ -14,6 +14,7 @@ import typer
 
 from finales import __version__
 from finales.cli import admin, requests
+from finales.cli.archive import archive_app
 from finales.cli.chat import chat
 from finales.cli.context import Options
 from finales.cli.provenance import provenance
@@ -34,6 +35,7 @@ app.add_typer(admin.tenant_app, name="tenant")
 app.add_typer(requests.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(archive_app, name="archive")
 app.command()(admin.demo)
 app.command()(provenance)
 app.command()(chat)
