@@ -107,7 +107,7 @@ def test_builtin_beside_the_published_catalogue(env: dict[str, str]) -> None:
     )
     run(env, "capability", "add", "--builtin", str(old))
     names = {(r.quantity, r.method) for r in stored(env).values()}
-    assert len(names) == 15
+    assert len(names) == 16
     assert ("radial_density_function", "molacular_dynamics") in names
     assert ("radial_distribution_function", "molecular_dynamics") in names
 
@@ -122,7 +122,7 @@ def test_export_both_formats_without_a_database(tmp_path: Path) -> None:
     home = tmp_path / "no-home"
     out = tmp_path / "export"
     printed = run(_env(home), "capability", "export", str(out), "--format", "both").stdout
-    assert "28 capability file(s)" in printed
+    assert "30 capability file(s)" in printed
     assert not home.exists()  # no database, no data directory
     for cap in CAPABILITIES:
         ours = json.loads((out / "finales" / cap.quantity / f"{cap.method}.json").read_text())
@@ -131,7 +131,7 @@ def test_export_both_formats_without_a_database(tmp_path: Path) -> None:
         assert theirs == to_finales2(cap)
     # Exporting again overwrites the files in place.
     run(_env(home), "capability", "export", str(out), "--format", "both")
-    assert len(list(out.glob("*/*/*.json"))) == 28
+    assert len(list(out.glob("*/*/*.json"))) == 30
 
 
 def test_export_failures_are_one_line(tmp_path: Path) -> None:
