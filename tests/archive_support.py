@@ -18,7 +18,6 @@ from finales.archive import ArchiveConfig, build_dataset
 from finales.archive.config import parse
 from finales.archive.dataset import Dataset
 from finales.archive.invenio_double import InvenioDouble
-from finales.archive.runner import semantics_builder
 from finales.capabilities import EXAMPLES, get
 from finales.client import FinalesClient
 from finales.domain.principals import Role
@@ -60,7 +59,7 @@ class ArchiveLab:
 
     def dataset(self, config: ArchiveConfig) -> Dataset:
         """The dataset of the broker's current state, as a run would build it."""
-        return build_dataset(self.archiver.export_snapshot(), config, jsonld=semantics_builder())
+        return build_dataset(self.archiver.export_snapshot(), config)
 
 
 def make_lab(broker: LocalBroker, clock: Any) -> ArchiveLab:

@@ -6,6 +6,7 @@ an incomplete draft."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from finales.archive import ArchiveError, make_target, run_once
 from finales.archive.invenio import InvenioClient
 from finales.archive.invenio import InvenioTarget as Depositor
 from finales.archive.invenio_double import InvenioDouble
-from finales.archive.runner import semantics_builder
 from finales.client import RetryPolicy
+from finales.semantics import VOCAB, result_iri, to_graph
 from finales.testing import LocalBroker, free_port
 from tests.archive_support import (
     TOKEN,
@@ -47,7 +48,7 @@ def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[InvenioDouble, str
 def run(lab: ArchiveLab, config: Any, **kwargs: Any) -> Any:
     target, close = make_target(config, **kwargs)
     try:
-        return run_once(config, client=lab.archiver, target=target, jsonld=semantics_builder())
+        return run_once(config, client=lab.archiver, target=target)
     finally:
         close()
 
@@ -122,9 +123,9 @@ def test_second_run_uploads_only_changed_and_new_files(
     # Only this month's files, the checksums and the crate changed; only they were sent.
     assert changed == set(dep.uploaded) == set(content_puts(d))
     months = sorted(_months(now))
-    assert {k for k in changed if k.endswith(".jsonl")} == {
+    assert {k for k in changed if k.endswith((".jsonl", ".jsonld"))} == {
         f"{kind}-{months[-1]}.jsonl" for kind in ("requests", "results", "events")
-    }
+    } | {f"graph-{months[-1]}.jsonld"}
     assert "checksums.md5" in changed and "ro-crate-metadata.json" in changed
     assert (
         dep.bytes_uploaded
@@ -134,6 +135,26 @@ def test_second_run_uploads_only_changed_and_new_files(
     # The previous version's files came by files-import, not by upload.
     assert ("POST", f"/api/records/{dep.record_id}/draft/actions/files-import", 201) in d.log
     assert [r.data["version"] for r in lab.deposits()] == [1, 2]
+
+
+def test_each_months_graph_holds_its_results_as_rdf(
+    lab: ArchiveLab, double: tuple[InvenioDouble, str]
+) -> None:
+    import rdflib
+
+    d, url = double
+    config = invenio_config(url)
+    dep = run(lab, config).deposit
+    files = d.records[dep.record_id].files
+    graphs = sorted(k for k in files if k.startswith("graph-"))
+    assert graphs and len(graphs) == len([k for k in files if k.startswith("results-")])
+    result_class = rdflib.URIRef(VOCAB + "Result")
+    for key in graphs:
+        month = key.removeprefix("graph-").removesuffix(".jsonld")
+        rows = (files[f"results-{month}.jsonl"].content or b"").decode().splitlines()
+        expected = {rdflib.URIRef(result_iri(json.loads(row)["id"])) for row in rows}
+        graph = to_graph(json.loads(files[key].content or b""))  # offline, vendored contexts
+        assert set(graph.subjects(rdflib.RDF.type, result_class)) == expected, key
 
 
 def test_a_run_with_nothing_new_changes_nothing(

@@ -204,8 +204,10 @@ class _Cutter:
 
     def sub_snapshot(self, period: str) -> dict[str, Any]:
         """The snapshot restricted to one period's results and what they refer to (their
-        requests, capabilities and tenants): the input of that period's JSON-LD graph. No
-        projection or event is in it, so the graph of a closed period never changes."""
+        requests with their status and history, capabilities and tenants): the input of that
+        period's JSON-LD graph. A request with a result has reached its end, so none of
+        this changes later; a result's own later status changes (amended, deleted) are left
+        to the events files, so the graph of a closed period never changes."""
         results = [r for r in self.results if self.result_period[r["seq"]] == period]
         request_seqs = {r["request_seq"] for r in results}
         cap_ids = {r["capability_id"] for r in results}
@@ -215,6 +217,8 @@ class _Cutter:
         tables: dict[str, list[dict[str, Any]]] = {name: [] for name in self.tables}
         tables["results"] = results
         tables["requests"] = requests
+        for name in ("request_events", "request_state"):
+            tables[name] = [e for e in self.tables[name] if e["request_seq"] in request_seqs]
         tables["capabilities"] = [c for c in self.tables["capabilities"] if c["id"] in cap_ids]
         tables["tenants"] = [t for t in self.tables["tenants"] if t["id"] in tenant_ids]
         return {"format": "finales-export", "version": 1, "tables": tables}

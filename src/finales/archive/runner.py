@@ -11,7 +11,6 @@ caught up by the next run, which records any published version the broker does n
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from finales.archive.invenio import InvenioTarget as InvenioDepositor
 from finales.archive.rocrate import crate_metadata
 from finales.client import FinalesClient
 from finales.errors import FinalesError
+from finales.semantics import snapshot_to_jsonld
 
 log = logging.getLogger("finales.archive")
 
@@ -64,20 +64,11 @@ class RunReport:
     recorded: str | None = None  # id of the archive/deposit result posted by this run
 
 
-def semantics_builder() -> JsonLd | None:
-    """``finales.semantics.snapshot_to_jsonld`` when that part is installed, else None."""
-    try:
-        module = importlib.import_module("finales.semantics")
-    except ImportError:
-        return None
-    builder: JsonLd | None = getattr(module, "snapshot_to_jsonld", None)
-    return builder
-
-
 def build_dataset(
-    snapshot: dict[str, Any], config: ArchiveConfig, *, jsonld: JsonLd | None = None
+    snapshot: dict[str, Any], config: ArchiveConfig, *, jsonld: JsonLd = snapshot_to_jsonld
 ) -> Dataset:
-    """The dataset's files, checksums and RO-Crate metadata, from one snapshot."""
+    """The dataset's files, the JSON-LD graph of each period (``finales.semantics``),
+    checksums and RO-Crate metadata, from one snapshot."""
     files, results, newest = build_files(snapshot, config, jsonld=jsonld)
     files.append(checksums_file(files))
     files.append(crate_metadata(files, config, date=newest))
@@ -158,7 +149,7 @@ def run_once(
     client: FinalesClient,
     target: Target,
     dry_run: bool = False,
-    jsonld: JsonLd | None = None,
+    jsonld: JsonLd = snapshot_to_jsonld,
 ) -> RunReport:
     """One run. Raises ArchiveError (the archive's answer) or FinalesError (the broker's)."""
     tenant_id = check_archiver(client)

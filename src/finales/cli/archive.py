@@ -93,7 +93,6 @@ def _print(summary: dict[str, Any]) -> None:
 def _once(config: ArchiveConfig, *, dry_run: bool, as_json: bool) -> None:
     """One run; raises ArchiveError / ConfigError / FinalesError."""
     from finales.archive import ConfigError, make_target, run_once
-    from finales.archive.runner import semantics_builder
     from finales.client import FinalesClient
 
     url = config.broker.url or os.environ.get("FINALES_SERVER_URL")
@@ -103,9 +102,7 @@ def _once(config: ArchiveConfig, *, dry_run: bool, as_json: bool) -> None:
     target, close = make_target(config)
     try:
         with FinalesClient(url, api_key=key) as client:
-            report = run_once(
-                config, client=client, target=target, dry_run=dry_run, jsonld=semantics_builder()
-            )
+            report = run_once(config, client=client, target=target, dry_run=dry_run)
     finally:
         close()
     summary = _summary(report, dry_run)
