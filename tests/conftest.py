@@ -64,6 +64,8 @@ LONG_FIRST = {
     "test_cell_lab_tenants.py": 3,
     "test_chat.py": 3,
     "test_shutdown_long_poll.py": 4,
+    "test_archive_cli.py": 2,
+    "test_archive.py": 2,
 }
 
 
