@@ -80,6 +80,13 @@ class LeaseExpired(Conflict):
     code = "lease_expired"
 
 
+class NotAcceptable(FinalesError):
+    """406: none of the representations the ``Accept`` header allows is available."""
+
+    status_code = 406
+    code = "not_acceptable"
+
+
 class PayloadTooLarge(FinalesError):
     """413: the body is larger than the server accepts."""
 
@@ -131,6 +138,7 @@ ERRORS_BY_CODE: dict[str, type[FinalesError]] = {
         Conflict,
         InvalidTransition,
         LeaseExpired,
+        NotAcceptable,
         PayloadTooLarge,
         InvalidPayload,
         TooManyRequests,

@@ -13,17 +13,17 @@ import rdflib
 from pyld import jsonld
 from rdflib.namespace import RDF, RDFS
 
-from finales.capabilities import EXAMPLES, get
+from finales.capabilities import EXAMPLES
 from finales.capabilities.semantics import CONDUCTIVITY, DENSITY, TEMPERATURE, VISCOSITY
 from finales.errors import InvalidPayload
 from finales.semantics import expand, snapshot_to_jsonld, to_graph
 from tests.conftest import Lab
+from tests.integration.semantic_lab import QM, measured, register_builtin
 from tests.unit.test_semantics_jsonld import EMMO_RELATIONS
 
 EMMO = rdflib.Namespace("https://w3id.org/emmo#")
 FIN = rdflib.Namespace("urn:finales:vocab#")
 PROV = rdflib.Namespace("http://www.w3.org/ns/prov#")
-QM = ("density", "vibrating_tube_densimetry")
 
 # rdflib 7's own JSON-LD parser builds a ConjunctiveGraph internally and warns about itself.
 pytestmark = pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
@@ -38,44 +38,6 @@ SELECT ?result ?value ?pointer WHERE {
     ?part ?hasNumberValue ?value .
 }
 """
-
-
-def register_builtin(lab: Lab) -> dict[str, Any]:
-    """The library's density / vibrating_tube_densimetry, served by tenant b."""
-    cap = get(*QM)
-    body = {
-        "quantity": cap.quantity,
-        "method": cap.method,
-        "request_schema": cap.request_schema(),
-        "result_schema": cap.result_schema(),
-    }
-    r = lab.admin.post("/capabilities", json=body)
-    assert r.status_code == 201, r.text
-    offers = lab.admin.get(f"/tenants/{lab.tenant_b}").json()["offers"]
-    offers.append({"quantity": QM[0], "method": QM[1], "limitations": {}})
-    assert lab.admin.put(f"/tenants/{lab.tenant_b}/offers", json=offers).status_code == 200
-    return r.json()  # type: ignore[no-any-return]
-
-
-def measured(lab: Lab) -> tuple[str, str]:
-    example = EXAMPLES[QM]
-    body = {"quantity": QM[0], "methods": [QM[1]], "parameters": {QM[1]: example["request"]}}
-    req = lab.a.post("/requests", json=body)
-    assert req.status_code == 201, req.text
-    rid = req.json()["id"]
-    assert lab.claim(rid, "b").status_code == 200
-    res = lab.b.post(
-        "/results",
-        json={
-            "request_id": rid,
-            "quantity": QM[0],
-            "method": QM[1],
-            "parameters": example["request"],
-            "data": example["result"],
-        },
-    )
-    assert res.status_code == 201, res.text
-    return rid, res.json()["id"]
 
 
 def test_a_snapshot_is_one_graph_with_values_and_provenance(lab: Lab) -> None:

@@ -19,11 +19,12 @@ node ``hasProperty``-linked from its owner::
     {"@id": "urn:finales:result:R#/data/conductivity/values/0",
      "@type": "IonicConductivity",                       # the ontology class (battery context)
      "finales:pointer": "/data/conductivity/values/0",   # where it is in the JSON
-     "hasNumericalPart": {"@type": "RealData", "hasNumberValue": 0.81},
+     "hasNumericalPart": {"@type": "RealData",
+                          "hasNumberValue": {"@value": 0.81, "@type": "xsd:double"}},
      "hasMeasurementUnit": "emmo:SiemensPerMetre",       # absent when no unit IRI exists
      "finales:unit": "siemens / meter",                  # the pint string, always
      "finales:chemical": {"@id": "inchikey:AXPL...", ...}  # for a formulation component
-     "finales:uncertainty": 0.01,                        # for (value, uncertainty) pairs
+     "finales:uncertainty": {"@value": 0.01, ...},       # for (value, uncertainty) pairs
      "finales:nearestParent": true}                      # the class is a parent (no exact term)
 
 A result is also a ``prov:Entity`` (``prov:wasGeneratedBy`` its request,
@@ -62,6 +63,8 @@ Processing (needs ``pip install finales[semantics]``: pyld, rdflib; imported laz
 - :func:`ontology_graph`: a new ``rdflib.Graph`` of the vendored ontology subset (classes with
   ``skos:prefLabel``/``altLabel`` and ``rdfs:subClassOf``, EMMO units, four QUDT units);
   ``vendor/README.md`` says what it holds and where it comes from.
+- :func:`shapes_graph`: the SHACL shapes (``vendor/shapes.ttl``) every document above
+  conforms to, for a validator such as pyshacl.
 """
 
 from .documents import (
@@ -82,7 +85,7 @@ from .loader import (
     to_nquads,
     vendored_context,
 )
-from .ontology import ontology_graph
+from .ontology import ontology_graph, shapes_graph
 from .snapshot import snapshot_to_jsonld
 from .vocab import (
     BATTERY_CONTEXT_URL,
@@ -120,6 +123,7 @@ __all__ = [
     "request_to_jsonld",
     "result_iri",
     "result_to_jsonld",
+    "shapes_graph",
     "snapshot_to_jsonld",
     "tenant_iri",
     "tenant_to_jsonld",

@@ -2,13 +2,15 @@
 
 Every function takes the wire form (the JSON the API answers, as a dict, or the pydantic
 model of :mod:`finales.schemas`) and returns a JSON-LD document: plain dicts, built without
-any JSON-LD library, so emitting costs no more than building the JSON. A value of a request
+any JSON-LD library, so emitting costs no more than building the JSON. Numbers keep their
+JSON type: floats are explicit ``xsd:double``, integers ``xsd:integer``. A value of a request
 or a result becomes a node typed with its ontology class, in the BattINFO pattern::
 
     {"@id": "urn:finales:result:<id>#/data/conductivity/values/0",
      "@type": "IonicConductivity",
      "finales:pointer": "/data/conductivity/values/0",
-     "hasNumericalPart": {"@type": "RealData", "hasNumberValue": 0.81},
+     "hasNumericalPart": {"@type": "RealData",
+                          "hasNumberValue": {"@value": 0.81, "@type": "xsd:double"}},
      "hasMeasurementUnit": "emmo:SiemensPerMetre",
      "finales:unit": "siemens / meter"}
 
@@ -20,6 +22,7 @@ keys is annotated too; fields without them are left out of the graph (the JSON k
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -58,10 +61,13 @@ Json = dict[str, Any]
 
 
 def _plain(obj: Any) -> Json:
-    """The wire JSON of ``obj`` (a dict, or a pydantic model of :mod:`finales.schemas`)."""
+    """``obj`` as a dict: the wire JSON, a pydantic model of :mod:`finales.schemas`, or a view
+    of :mod:`finales.domain.views` (the broker's own, same field names)."""
     if hasattr(obj, "model_dump"):
         dumped: Json = obj.model_dump(mode="json")
         return dumped
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     return dict(obj)
 
 
@@ -185,6 +191,14 @@ def _numbers(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
             yield from _numbers(item, f"{pointer}/{_escape(key)}")
 
 
+def _literal(number: Any) -> Any:
+    """A float as an explicit ``xsd:double``: JSON does not tell 3.0 from 3, and JSON-LD
+    processors disagree on what 3.0 becomes (pyld: xsd:integer; rdflib: xsd:double)."""
+    if isinstance(number, float):
+        return {"@value": number, "@type": "xsd:double"}
+    return number
+
+
 def _escape(key: str) -> str:
     return str(key).replace("~", "~0").replace("/", "~1")
 
@@ -246,7 +260,7 @@ class _Values:
             "@id": value_iri(self.owner, pointer),
             "@type": _class_name(concept, note.get("x-concept-label")),
             "finales:pointer": pointer,
-            "hasNumericalPart": {"@type": "RealData", "hasNumberValue": number},
+            "hasNumericalPart": {"@type": "RealData", "hasNumberValue": _literal(number)},
         }
         if note.get(UNIT_IRI_KEY):
             node["hasMeasurementUnit"] = _compact(str(note[UNIT_IRI_KEY]))
@@ -255,7 +269,7 @@ class _Values:
         if note.get(PARENT_KEY):
             node["finales:nearestParent"] = True
         if _number(uncertainty):
-            node["finales:uncertainty"] = uncertainty
+            node["finales:uncertainty"] = _literal(uncertainty)
         if chem is not None:
             node["finales:chemical"] = chem
         self.nodes[pointer] = node
@@ -296,7 +310,7 @@ def result_to_jsonld(
         "prov:generatedAtTime": _time(r["created_at"]),
     }
     if r.get("status"):
-        node["finales:status"] = r["status"]
+        node["finales:status"] = str(r["status"])
     if cap_id:
         node["finales:capability"] = _ref(capability_iri(cap_id))
     if r.get("supersedes"):
@@ -319,7 +333,8 @@ def request_to_jsonld(
     request: Any, *, capabilities: Schemas | Iterable[Any] | None = None, context: bool = True
 ) -> Json:
     """A request as JSON-LD: a ``prov:Activity`` (as in the provenance export) with the
-    values of its parameters, one set per method."""
+    values of its parameters, one set per method (each annotated by the capability version
+    of ``capability_ids`` where the input has it, as the broker's own views do)."""
     r = _plain(request)
     iri = request_iri(r["id"])
     schemas = _schemas(capabilities)
@@ -332,7 +347,7 @@ def request_to_jsonld(
         "finales:method": list(r.get("methods", [])),
     }
     if r.get("status"):
-        node["finales:status"] = r["status"]
+        node["finales:status"] = str(r["status"])
     if r.get("requester_tenant_id"):
         node["finales:requestedBy"] = _ref(tenant_iri(r["requester_tenant_id"]))
     elif r.get("requester_principal_id"):
@@ -346,8 +361,9 @@ def request_to_jsonld(
     if r.get("labels"):
         node["finales:label"] = [f"{k}:{v}" for k, v in sorted(r["labels"].items())]
     values: list[Json] = []
+    versions = r.get("capability_ids") or {}  # the versions it was validated against
     for method, params in sorted((r.get("parameters") or {}).items()):
-        schema = schemas.schema("request", r["quantity"], method)
+        schema = schemas.schema("request", r["quantity"], method, versions.get(method))
         values += value_nodes(iri, schema, params, f"/parameters/{_escape(method)}")
     if values:
         node["hasProperty"] = values

@@ -26,3 +26,12 @@ def ontology_graph() -> rdflib.Graph:
         data = resources.files("finales.semantics").joinpath(name).read_text(encoding="utf-8")
         graph.parse(data=data, format="turtle")
     return graph
+
+
+def shapes_graph() -> rdflib.Graph:
+    """The SHACL shapes (``vendor/shapes.ttl``) of what finales emits, for a SHACL validator
+    such as pyshacl: ``pyshacl.validate(to_graph(doc), shacl_graph=shapes_graph())``."""
+    import rdflib
+
+    data = resources.files("finales.semantics").joinpath("vendor/shapes.ttl").read_text("utf-8")
+    return rdflib.Graph().parse(data=data, format="turtle")

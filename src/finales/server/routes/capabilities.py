@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse
 from finales import schemas
 from finales.server import wire
 from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
+from finales.server.representation import JSONLD, JSONLD_RESPONSES, RepresentationDep, respond
 from finales.services import capabilities as caps
+from finales.services import semantics as semantic_svc
 
 router = APIRouter(tags=["capabilities"])
 MAX_VERSION = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL: more was a 500
@@ -28,17 +30,25 @@ def list_capabilities(
     return JSONResponse([wire.capability(r) for r in rows])
 
 
-@router.get("/capabilities/{quantity}/{method}", response_model=schemas.Capability)
+@router.get(
+    "/capabilities/{quantity}/{method}",
+    response_model=schemas.Capability,
+    responses=JSONLD_RESPONSES,
+)
 def get_capability(
     st: StateDep,
     _p: CurrentPrincipal,
     quantity: str,
     method: str,
+    rep: RepresentationDep,
     version: int | None = Query(default=None, ge=1, le=MAX_VERSION),
 ) -> JSONResponse:
-    """One capability; the latest version unless ?version= is given."""
+    """One capability; the latest version unless ?version= is given; JSON-LD (each field's
+    concept and unit) with ?format=jsonld or Accept: application/ld+json."""
     with st.tx.read() as conn:
-        return JSONResponse(wire.capability(caps.get_capability(conn, quantity, method, version)))
+        if rep == JSONLD:
+            return respond(semantic_svc.capability_document(conn, quantity, method, version), rep)
+        return respond(wire.capability(caps.get_capability(conn, quantity, method, version)), rep)
 
 
 @router.post("/capabilities", response_model=schemas.Capability, status_code=201)

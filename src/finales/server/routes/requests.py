@@ -22,9 +22,11 @@ from finales.domain.views import OfferView, ResultView, WorkItemView
 from finales.domain.workflows import parse_label_filters
 from finales.server import wire
 from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
+from finales.server.representation import JSONLD, JSONLD_RESPONSES, RepresentationDep, respond
 from finales.services import provenance as provenance_svc
 from finales.services import requests as svc
 from finales.services import results as result_svc
+from finales.services import semantics as semantic_svc
 from finales.services import work as work_svc
 from finales.services import workflows as workflow_svc
 
@@ -166,11 +168,18 @@ def request_provenance(st: StateDep, _p: CurrentPrincipal, request_id: str) -> J
     return JSONResponse(document, media_type="application/ld+json")
 
 
-@router.get("/requests/{request_id}", response_model=schemas.RequestDetail)
-def get_request(st: StateDep, _p: CurrentPrincipal, request_id: str) -> JSONResponse:
-    """One request with its current status and its last release (why it is pending again)."""
+@router.get(
+    "/requests/{request_id}", response_model=schemas.RequestDetail, responses=JSONLD_RESPONSES
+)
+def get_request(
+    st: StateDep, _p: CurrentPrincipal, request_id: str, rep: RepresentationDep
+) -> JSONResponse:
+    """One request with its current status and its last release (why it is pending again);
+    JSON-LD with ?format=jsonld or Accept: application/ld+json."""
     with st.tx.read() as conn:
-        return JSONResponse(wire.request_detail(svc.get_request_detail(conn, request_id)))
+        if rep == JSONLD:
+            return respond(semantic_svc.request_document(conn, request_id), rep)
+        return respond(wire.request_detail(svc.get_request_detail(conn, request_id)), rep)
 
 
 @router.get("/requests/{request_id}/history", response_model=list[schemas.Event])

@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse
 from finales import schemas
 from finales.server import wire
 from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
+from finales.server.representation import JSONLD, JSONLD_RESPONSES, RepresentationDep, respond
 from finales.services import results as svc
+from finales.services import semantics as semantic_svc
 
 router = APIRouter(tags=["results"])
 
@@ -63,11 +65,15 @@ def list_results(
     return JSONResponse(wire.page([wire.result(v) for v in items], nxt))
 
 
-@router.get("/results/{result_id}", response_model=schemas.Result)
-def get_result(st: StateDep, _p: CurrentPrincipal, result_id: str) -> JSONResponse:
-    """One result."""
+@router.get("/results/{result_id}", response_model=schemas.Result, responses=JSONLD_RESPONSES)
+def get_result(
+    st: StateDep, _p: CurrentPrincipal, result_id: str, rep: RepresentationDep
+) -> JSONResponse:
+    """One result; JSON-LD with ?format=jsonld or Accept: application/ld+json."""
     with st.tx.read() as conn:
-        return JSONResponse(wire.result(svc.get_result(conn, result_id)))
+        if rep == JSONLD:
+            return respond(semantic_svc.result_document(conn, result_id), rep)
+        return respond(wire.result(svc.get_result(conn, result_id)), rep)
 
 
 @router.post("/results/{result_id}/amend", response_model=schemas.Result, status_code=201)

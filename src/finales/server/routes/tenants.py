@@ -9,6 +9,8 @@ from finales import schemas
 from finales.domain.views import OfferView
 from finales.server import wire
 from finales.server.deps import CreateCallDep, CurrentPrincipal, StateDep, answer
+from finales.server.representation import JSONLD, JSONLD_RESPONSES, RepresentationDep, respond
+from finales.services import semantics as semantic_svc
 from finales.services import tenants
 
 router = APIRouter(tags=["tenants"])
@@ -37,11 +39,16 @@ def add_tenant(
     )
 
 
-@router.get("/tenants/{tenant_id}", response_model=schemas.Tenant)
-def get_tenant(st: StateDep, _p: CurrentPrincipal, tenant_id: str) -> JSONResponse:
-    """One tenant with its current offers."""
+@router.get("/tenants/{tenant_id}", response_model=schemas.Tenant, responses=JSONLD_RESPONSES)
+def get_tenant(
+    st: StateDep, _p: CurrentPrincipal, tenant_id: str, rep: RepresentationDep
+) -> JSONResponse:
+    """One tenant with its current offers; JSON-LD with ?format=jsonld or Accept:
+    application/ld+json (without its contact)."""
     with st.tx.read() as conn:
-        return JSONResponse(wire.tenant(tenants.get_tenant(conn, tenant_id)))
+        if rep == JSONLD:
+            return respond(semantic_svc.tenant_document(conn, tenant_id), rep)
+        return respond(wire.tenant(tenants.get_tenant(conn, tenant_id)), rep)
 
 
 @router.put("/tenants/{tenant_id}/offers", response_model=schemas.Tenant)
