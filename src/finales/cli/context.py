@@ -39,6 +39,8 @@ EXTRA_OF_PACKAGE = {
     "matplotlib": "demo",
     "jinja2": "workflows",
     "yaml": "workflows",
+    "pyld": "semantics",
+    "rdflib": "semantics",
 }
 
 

@@ -17,6 +17,7 @@ from finales.cli import admin, requests
 from finales.cli.archive import archive_app
 from finales.cli.chat import chat
 from finales.cli.context import Options
+from finales.cli.export import export_app
 from finales.cli.provenance import provenance
 from finales.cli.tenant_run import tenant_run
 from finales.cli.workflow import workflow_app
@@ -36,6 +37,7 @@ app.add_typer(requests.request_app, name="request")
 admin.tenant_app.command("run")(tenant_run)
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(archive_app, name="archive")
+app.add_typer(export_app, name="export")
 app.command()(admin.demo)
 app.command()(provenance)
 app.command()(chat)
