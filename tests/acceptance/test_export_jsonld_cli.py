@@ -14,6 +14,7 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import RDF
 
 from finales.capabilities.semantics import DENSITY
+from finales.cli.export import _umask
 from finales.semantics import shapes_graph, to_graph
 from tests.acceptance.cli import _env, run, run_process
 from tests.conftest import Lab
@@ -41,6 +42,9 @@ def test_export_from_the_local_database(
     assert report["files"] == [str(tmp_path / "one" / "finales.jsonld")]
     assert report["counts"]["results"] == 1 and report["counts"]["requests"] == 1
     graph = _graph(tmp_path / "one" / "finales.jsonld")
+    mode = (tmp_path / "one" / "finales.jsonld").stat().st_mode & 0o777
+    assert mode == 0o666 & ~_umask()  # a file to share, not the temporary file's 0600
+    assert not [p for p in (tmp_path / "one").iterdir() if p.name.startswith(".")]
     result = rdflib.URIRef(f"urn:finales:result:{result_id}")
     assert (result, RDF.type, FIN.Result) in graph
     densities = {

@@ -23,6 +23,7 @@ from finales.capabilities.semantics import (
     ECHEM,
     EMMO,
     QUDT_UNIT,
+    UNIT_ONE,
     Term,
 )
 from finales.semantics import ontology_graph
@@ -145,3 +146,23 @@ def test_the_vendored_subset_stays_small() -> None:
     assert total < 1_000_000, total
     readme = vendor.joinpath("README.md").read_text(encoding="utf-8")
     assert "CC BY 4.0" in readme and "emmo-repo" in readme
+
+
+def test_docs_list_every_term() -> None:
+    """docs/semantics.md's table is the library's: each term with its class and unit."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "semantics.md").read_text()
+    short = {EMMO: "emmo:", ECHEM: "echem:", QUDT_UNIT: "unit:"}
+
+    def compact(iri: str) -> str:
+        for ns, prefix in short.items():
+            iri = iri.replace(ns, prefix)
+        return iri
+
+    rows = {line.split("|")[1].strip(" `"): line for line in doc.splitlines() if "| `" in line}
+    for name, term in TERMS.items():
+        row = rows[name]
+        assert f"`{compact(term.concept)}`" in row and term.label in row, name
+        unit = "none" if term.unit_iri is None else compact(term.unit_iri)
+        assert unit in row or (term.unit_iri == UNIT_ONE and "UnitOne" in row), name

@@ -64,13 +64,21 @@ def _snapshot(server: str | None, api_key: str | None, username: str | None,
     return store.read(json_bundle)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write(path: Path, document: dict[str, Any]) -> None:
-    """``document`` at ``path``, whole or not at all."""
+    """``document`` at ``path``, whole or not at all, with the mode a new file gets (the
+    temporary file's 0600 is for the time it is incomplete)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(document, fh, indent=1, ensure_ascii=False)
             fh.write("\n")
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
