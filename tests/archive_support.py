@@ -62,14 +62,17 @@ class ArchiveLab:
         return build_dataset(self.archiver.export_snapshot(), config)
 
 
-def make_lab(broker: LocalBroker, clock: Any) -> ArchiveLab:
-    """Capabilities, a robot and an archiver; results two months ago, last month and now."""
-    for key in (CONDUCTIVITY, ("archive", "deposit")):
+def make_lab(broker: LocalBroker, clock: Any, *, archiver: bool = True) -> ArchiveLab:
+    """Capabilities, a robot and (unless ``archiver`` is false) an archiver with the
+    archive/deposit capability; results two months ago, last month and now."""
+    for key in (CONDUCTIVITY, ("archive", "deposit")) if archiver else (CONDUCTIVITY,):
         cap = get(*key)
         broker.add_capability(*key, cap.request_schema(), cap.result_schema())
     robot_key = broker.add_user("robot", role=Role.TENANT, tenant_id=broker.add_tenant("robot"))
-    tenant = broker.add_tenant("archiver")
-    key = broker.add_user("archiver-bot", role=Role.ARCHIVER, tenant_id=tenant)
+    key, tenant = robot_key, ""
+    if archiver:
+        tenant = broker.add_tenant("archiver")
+        key = broker.add_user("archiver-bot", role=Role.ARCHIVER, tenant_id=tenant)
     lab = ArchiveLab(
         broker, broker.client(api_key=robot_key), broker.client(api_key=key), key, tenant
     )

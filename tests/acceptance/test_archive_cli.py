@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import yaml
 
 from finales.archive import make_target, run_once
 from finales.archive.invenio_double import InvenioDouble
-from finales.testing import LocalBroker
+from finales.testing import LocalBroker, free_port
 from tests.acceptance.cli import ROOT
 from tests.archive_support import (
     TOKEN,
@@ -246,3 +247,56 @@ def test_killed_at_a_step_then_run_again(
     assert deposits[-1].data["record_id"] == latest.id
     if step == "publish":  # the killed run published; the next one recorded it after the fact
         assert deposits[-1].data["uploaded"] is None
+
+
+# ---------------------------------------------------------------------------------- README
+
+
+def _archive_walk() -> str:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(
+        r"<!-- archive-walk:start -->\s*```bash\n(.*?)```\s*<!-- archive-walk:end -->", text, re.S
+    )
+    assert block, "the README lost its archive walk"
+    return block.group(1)
+
+
+def test_the_readme_archive_walk_runs(
+    served_broker: LocalBroker, clock: Clock, database_url: str, tmp_path: Path
+) -> None:
+    """The README's commands, verbatim but for the double's port (5000 may be taken) and the
+    configuration's path (a copy with that port), on a broker that has run a campaign."""
+    make_lab(served_broker, clock, archiver=False)
+    port = str(free_port())
+    config = tmp_path / "invenio.yaml"
+    example = (ROOT / "examples" / "archive" / "invenio.yaml").read_text()
+    config.write_text(example.replace("127.0.0.1:5000", f"127.0.0.1:{port}"))
+    script = _archive_walk().replace("--port 5000", f"--port {port}")
+    script = script.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
+    script = script.replace("examples/archive/invenio.yaml", str(config))
+    env = _env(
+        FINALES_SERVER_URL=served_broker.url,
+        FINALES_HOME=str(served_broker.settings.home),
+        TMPDIR=str(tmp_path),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    if not database_url.startswith("sqlite"):
+        env["FINALES_DATABASE_URL"] = database_url
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "create record: version 1 of a new record; would upload" in out
+    assert "DOI 10.5072/finales-double." in out
+    assert "up to date: version 1 of" in out
+    record = re.search(r"^(\w{5}-\w{5}) 1 10\.5072/finales-double\.\1$", out, re.M)
+    assert record is not None, out
+    files = re.search(r"^1 10\.5072/finales-double\.(\w{5}-\w{5}) (\d+) files$", out, re.M)
+    assert files is not None and files.group(1) == record.group(1), out
+    assert int(files.group(2)) >= 10

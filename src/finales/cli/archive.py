@@ -125,6 +125,9 @@ def run(
             "without either: run once)",
         ),
     ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="one run, whatever the file's schedule (for cron)")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list what would be uploaded; change nothing")
     ] = False,
@@ -148,7 +151,7 @@ def run(
     except ConfigError as exc:
         fail(str(exc))
     interval = _duration(every) or config.schedule.every
-    if interval is None or dry_run:
+    if interval is None or dry_run or once:
         try:
             _once(config, dry_run=dry_run, as_json=as_json)
         except (ArchiveError, ConfigError) as exc:
