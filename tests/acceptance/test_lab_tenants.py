@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from finales import capabilities
 from finales.cli import app
 from finales.domain.principals import Role
-from finales.lab import ASAB, LabClock, LowFidelityModel, MolecularDynamics, physics
+from finales.lab import ASAB, Courier, LabClock, LowFidelityModel, MolecularDynamics, physics
 from finales.lab.asab import CELL_TEMPERATURE_K
 from finales.lab.composition import EC_KEY, EMC_KEY, LIPF6_KEY, Composition
 from finales.testing import LocalBroker
@@ -174,10 +174,49 @@ def test_asab_flow_fills_one_of_its_vials_and_refuses_when_they_are_full(sim: La
         valid("electrolyte", "flow", data)
         vials.add(data["electrolyte"]["location"]["detail_2"])
         assert data["electrolyte"]["volume"] == pytest.approx(2.5, rel=0.05)
-    assert vials == {"Vial 1", "Vial 2"}
+    assert {v.split(":")[0] for v in vials} == {"Vial 1", "Vial 2"}
+    # Each vial is labelled with what it holds: the slot and the electrolyte's reference.
+    assert vials == {
+        f"Vial {i}: {sim.result(rid)['data']['run_info']['internal_reference']}"
+        for i, rid in zip((1, 2), sorted(resolved, key=lambda r: vial_of(sim, r)), strict=True)
+    }
     asab.collect(1)
     assert asab.free_vials == 1
     assert ASAB(seed=2, clock=FAST).free_vials == 8
+
+
+def vial_of(sim: LabBroker, request_id: str) -> str:
+    return str(sim.result(request_id)["data"]["electrolyte"]["location"]["detail_2"])
+
+
+def test_asab_frees_a_vial_once_a_courier_has_carried_it_away(sim: LabBroker) -> None:
+    """ASAB's rack is full: of two trips from it, one is lost on the way (the vial stays)
+    and one arrives; the next electrolyte goes into the slot the arrived vial left."""
+    cap = capabilities.get("transport", "transport_service")
+    sim.broker.add_capability(
+        "transport", "transport_service", cap.request_schema(), cap.result_schema()
+    )
+    courier_key = sim.broker.add_user(
+        "bot-transport", role=Role.TENANT, tenant_id=sim.broker.add_tenant("transport")
+    )
+    flow = {"electrolyte": {"formulation": formulation(0.3, 0.61, 0.09)}, "volume": 2.5}
+    filled = [sim.request("electrolyte", "flow", flow) for _ in range(2)]
+    asab = ASAB(seed=2, clock=FAST, vials=2, **sim.options("ASAB"))
+    assert asab.run_once().handled == 2 and asab.free_vials == 0
+    where = {vial_of(sim, rid).split(":")[0]: rid for rid in filled}
+    to_autobass = {"address": "KIT", "detail_1": "AutoBASS", "detail_2": "electrolyte port"}
+    for vial in ("Vial 1", "Vial 2"):  # the first trip is lost, the second arrives
+        origin = sim.result(where[vial])["data"]["electrolyte"]["location"]
+        sim.request(
+            "transport", "transport_service", {"origin": origin, "destination": to_autobass}
+        )
+    courier = Courier(seed=1, clock=FAST, lose_next=1, server=sim.broker.url, api_key=courier_key)
+    assert courier.run_once().handled == 2 and courier.lost == 1
+
+    third = sim.request("electrolyte", "flow", flow)
+    assert asab.run_once().handled == 1
+    assert vial_of(sim, third).startswith("Vial 2: ")  # Vial 1 was never carried away
+    assert asab.free_vials == 0
 
 
 # ------------------------------------------------------------------------------ MD and model

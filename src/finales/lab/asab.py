@@ -9,8 +9,14 @@ viscosity) and ``electrolyte/flow`` (lab-science.md, "Tenants of the demonstrato
 * the cell is at ≈ 299.65 K whatever the request says (within the offered window);
 * three repeats with 1-3 % scatter; occasionally a fit fails (fewer values, lower rating),
   rarely all three (``success: false``);
-* 30-60 lab minutes per sample; flow jobs fill one of 8 vials, and with no free vial a flow
-  request cannot be served now (the job fails and the request is released).
+* 30-60 lab minutes per sample; flow jobs fill one of 8 vials of its output rack. A vial's
+  place is free again once a courier has carried it away: when the rack is full, ASAB reads
+  the broker's ``transport / transport_service`` results and frees every vial that one
+  carried off successfully (the vial's location, which the flow result gives, names the
+  slot and the electrolyte in it, so a trip from an earlier fill of the same slot does not
+  count; a lost trip leaves the vial where it was). With no free vial even then, a flow
+  request cannot be served now (the job fails and the request is released). ``collect(n)``
+  frees a slot by hand.
 
 Run it with ``finales tenant run finales.lab.asab:tenant`` (seed: ``FINALES_LAB_SEED``,
 time scale: ``FINALES_LAB_TIME_SCALE``).
@@ -58,6 +64,15 @@ class NoFreeVial(RuntimeError):
     """All output vials hold electrolytes nobody has collected yet."""
 
 
+def vial_location(vial: int, reference: str) -> dict[str, str]:
+    """Where the electrolyte ``reference`` waits: slot ``vial`` (1-based) of the output rack."""
+    return {
+        "address": LOCATION,
+        "detail_1": "ASAB output rack",
+        "detail_2": f"Vial {vial}: {reference}",
+    }
+
+
 class ASAB(SimulatedTenant):
     """The simulated ASAB robot (see the module docstring)."""
 
@@ -72,8 +87,9 @@ class ASAB(SimulatedTenant):
         vials: int = VIALS,
         **tenant_options: Any,
     ) -> None:
-        self._vials: list[str | None] = [None] * vials
+        self._vials: list[str | None] = [None] * vials  # the reference of what each holds
         self._vials_lock = threading.Lock()
+        self._trips_seen: set[str] = set()  # transport results already looked at
         super().__init__(name=name, seed=seed, clock=clock, **tenant_options)
 
     # ------------------------------------------------------------------ offers
@@ -103,7 +119,7 @@ class ASAB(SimulatedTenant):
     # ------------------------------------------------------------------ handlers
 
     def measure_conductivity(self, request: Any, ctx: Any) -> dict[str, Any]:
-        sample = self.conductivity_sample(ctx.parameters["formulation"], self.rng(request.id))
+        sample = self.conductivity_sample(ctx.parameters["formulation"], self.rng(request))
         self.clock.sleep(sample.duration_s, ctx.stopping)
         ctx.log.info("measured %d conductivity values", len(sample.values))
         block = {"values": sample.values, "meta": sample.meta}
@@ -113,7 +129,7 @@ class ASAB(SimulatedTenant):
         }
 
     def measure_density(self, request: Any, ctx: Any) -> dict[str, Any]:
-        rng = self.rng(request.id)
+        rng = self.rng(request)
         actual, rating = self._mix(ctx.parameters["formulation"], rng)
         temperature = CELL_TEMPERATURE_K + rng.gauss(0, 0.05)
         self.clock.sleep(60 * rng.uniform(*SAMPLE_MINUTES), ctx.stopping)
@@ -127,9 +143,10 @@ class ASAB(SimulatedTenant):
         }
 
     def formulate(self, request: Any, ctx: Any) -> dict[str, Any]:
-        rng = self.rng(request.id)
+        rng = self.rng(request)
         parameters = ctx.parameters
-        vial = self._take_vial(request.id)
+        reference = f"asab-{request.id}"
+        vial = self._take_vial(reference)
         try:
             actual, rating = self._mix(parameters["electrolyte"]["formulation"], rng)
             self.clock.sleep(60 * rng.uniform(*FLOW_MINUTES), ctx.stopping)
@@ -137,26 +154,50 @@ class ASAB(SimulatedTenant):
             self.collect(vial)
             raise
         volume = parameters["volume"] * (1 + rng.gauss(0, 0.01))
-        location = {"address": LOCATION, "detail_1": "ASAB output rack", "detail_2": f"Vial {vial}"}
         return {
-            "run_info": run_info(actual, f"asab-{request.id}", f"ASAB vial {vial}"),
+            "run_info": run_info(actual, reference, f"ASAB vial {vial}"),
             "electrolyte": {
                 "formulation": actual.to_formulation(),
                 "volume": round(volume, 4),
-                "location": location,
+                "location": vial_location(vial, reference),
                 "meta": {"success": True, "rating": rating},
             },
         }
 
     # ------------------------------------------------------------------ vials
 
-    def _take_vial(self, request_id: str) -> int:
+    def _take_vial(self, reference: str) -> int:
+        for look in (False, True):
+            if look:
+                self._collect_carried()
+            with self._vials_lock:
+                for i, holder in enumerate(self._vials):
+                    if holder is None:
+                        self._vials[i] = reference
+                        return i + 1
+        raise NoFreeVial(f"all {len(self._vials)} output vials are full: collect one first")
+
+    def _collect_carried(self) -> int:
+        """Free the vials a courier has carried away (see the module docstring); how many."""
+        client = self.broker()
+        if client is None:
+            return 0
+        carried = set()
+        trips = client.iter_results(quantity="transport", method="transport_service")
+        with self._vials_lock:
+            new = [r for r in trips if r.id not in self._trips_seen]
+            self._trips_seen.update(r.id for r in new)
+        for result in new:
+            origin = result.parameters.get("origin") or {}
+            if result.data.get("success") and origin.get("address") == LOCATION:
+                carried.add(origin.get("detail_2"))
+        freed = 0
         with self._vials_lock:
             for i, holder in enumerate(self._vials):
-                if holder is None:
-                    self._vials[i] = request_id
-                    return i + 1
-        raise NoFreeVial(f"all {len(self._vials)} output vials are full: collect one first")
+                if holder is not None and vial_location(i + 1, holder)["detail_2"] in carried:
+                    self._vials[i] = None
+                    freed += 1
+        return freed
 
     def collect(self, vial: int) -> None:
         """Empty vial number ``vial`` (1-based): its electrolyte was picked up."""

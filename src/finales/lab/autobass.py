@@ -88,7 +88,7 @@ class AutoBASS(SimulatedTenant):
     # ------------------------------------------------------------------ handler
 
     def assemble(self, request: Any, ctx: Any) -> dict[str, Any]:
-        rng = self.rng(request.id)
+        rng = self.rng(request)
         p = ctx.parameters
         cells = p.get("batch_volume") or 1
         fail_p = rng.uniform(*self.failure_rate)

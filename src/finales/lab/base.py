@@ -4,12 +4,15 @@ the formulation limitations, and the ``run_info`` block of their results."""
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 import os
 import random
 import threading
 from typing import Any
 
 from finales.client import FinalesClient
+from finales.errors import FinalesError
 from finales.lab.clock import LabClock
 from finales.lab.composition import EC_KEY, EMC_KEY, LIPF6_KEY, Composition, chemicals_info
 from finales.tenant import RunStats, Tenant
@@ -55,9 +58,10 @@ class SimulatedTenant(abc.ABC):
     """A simulated tenant: a ``finales.tenant.Tenant`` (``.tenant``) whose handlers draw on
     published physics, a seeded random stream and a shared :class:`LabClock`.
 
-    ``seed`` makes each request's outcome reproducible (the stream is keyed by seed, tenant
-    and request id, so concurrency does not change it). Other keyword arguments go to
-    ``Tenant`` (``server``, ``api_key``, ``concurrency``, ``poll_s``, ...).
+    ``seed`` makes each request's outcome reproducible: the stream is keyed by seed, tenant
+    and the request's place in the campaign (:meth:`request_key`), not by the broker's
+    random request id, so neither concurrency nor a rerun changes it. Other keyword
+    arguments go to ``Tenant`` (``server``, ``api_key``, ``concurrency``, ``poll_s``, ...).
     """
 
     NAME = "simulated"
@@ -77,6 +81,9 @@ class SimulatedTenant(abc.ABC):
         self.tenant = Tenant(name or self.NAME, **tenant_options)
         self._broker: FinalesClient | None = None
         self._broker_lock = threading.Lock()
+        self._keys: dict[str, str] = {}  # request id -> request_key
+        self._same: dict[str, list[str]] = {}  # content digest -> request ids, first seen first
+        self._keys_lock = threading.Lock()
         self.register()
 
     @abc.abstractmethod
@@ -98,8 +105,59 @@ class SimulatedTenant(abc.ABC):
                 )
             return self._broker
 
-    def rng(self, request_id: str) -> random.Random:
-        return random.Random(f"{self.seed}:{self.tenant.name}:{request_id}")
+    def rng(self, request: Any) -> random.Random:
+        """The random stream of one request (a request, or a key of its own as a string)."""
+        key = request if isinstance(request, str) else self.request_key(request)
+        return random.Random(f"{self.seed}:{self.tenant.name}:{key}")
+
+    def request_key(self, request: Any) -> str:
+        """Where a request stands in the campaign, the same in every run with the same seed.
+
+        A workflow's sub-request (labels ``workflow_step``, ``index``, ``attempt`` under a
+        parent) is its parent's key and that path; any other request is the digest of what
+        it asks (quantity, methods, parameters) and how many identical ones this tenant saw
+        before (a repeat is a new sample, not a copy of the first). The broker's request ids
+        are random, so a stream keyed by them would make every run of a campaign different.
+        """
+        with self._keys_lock:
+            known = self._keys.get(request.id)
+        if known is not None:
+            return known
+        labels = getattr(request, "labels", None) or {}
+        parent = getattr(request, "parent_request_id", None)
+        key = None
+        if parent and "workflow_step" in labels:
+            parent_key = self._parent_key(parent)
+            if parent_key is not None:
+                path = f"{labels['workflow_step']}[{labels.get('index')}]#{labels.get('attempt')}"
+                key = f"{parent_key}/{path}"
+        if key is None:
+            key = self._content_key(request)
+        with self._keys_lock:
+            return self._keys.setdefault(request.id, key)
+
+    def _content_key(self, request: Any) -> str:
+        asked = {"q": request.quantity, "m": request.methods, "p": request.parameters}
+        digest = hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:16]
+        with self._keys_lock:
+            seen = self._same.setdefault(digest, [])
+            if request.id not in seen:
+                seen.append(request.id)
+            return f"{digest}#{seen.index(request.id)}"
+
+    def _parent_key(self, parent_id: str) -> str | None:
+        with self._keys_lock:
+            known = self._keys.get(parent_id)
+        if known is not None:
+            return known
+        client = self.broker()
+        if client is None:
+            return None
+        try:
+            parent = client.get_request(parent_id)
+        except FinalesError:
+            return None  # the broker cannot say: the sub-request's own content then
+        return self.request_key(parent)
 
     def close(self) -> None:
         """Close the client ``broker()`` made, if any (``run`` does it when it returns)."""

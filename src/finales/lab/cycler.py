@@ -115,15 +115,15 @@ class Cycler(SimulatedTenant):
                 if not r.in_use:
                     del self._reservations[rid]
 
-    def reserve(self, _request: Any, ctx: Any) -> dict[str, Any]:
+    def reserve(self, request: Any, ctx: Any) -> dict[str, Any]:
         wanted = ctx.parameters["number_required_channels"]
+        rid = f"cycler-{uuid.UUID(int=self.rng(request).getrandbits(128), version=4).hex[:12]}"
         with self._lock:
             self._expire()
             if len(self._free) < wanted:
                 ctx.log.info("%d channels asked, %d free", wanted, len(self._free))
                 return {"success": False}
             channels, self._free = self._free[:wanted], self._free[wanted:]
-            rid = f"cycler-{uuid.uuid4().hex[:12]}"
             self._reservations[rid] = Reservation(rid, channels, self.clock.now())
         return {"success": True, "reservation_id": rid}
 
@@ -160,11 +160,11 @@ class Cycler(SimulatedTenant):
                 composition = Composition.from_formulation(found.electrolyte)
             except ValueError:
                 pass  # other chemicals: the reference electrolyte
-        return cycle_life.draw_cell(composition, random.Random(f"{self.seed}:cell:{cell_id}"))
+        return true_cell(self.seed, cell_id, composition)
 
     def cycle(self, request: Any, ctx: Any) -> dict[str, Any]:
         p = ctx.parameters
-        rng = self.rng(request.id)
+        rng = self.rng(request)
         cell_id = p["cell_info"].get("uuid")
         channel = self._take_channel(p["reservation_number"])
         try:
@@ -212,6 +212,12 @@ class Cycler(SimulatedTenant):
         per_cycle_h = 1 / (p.get("c_rate_charge") or 1.0) + 1 / (p.get("c_rate_discharge") or 1.0)
         hours = REST_H + formation * 2 / c_formation + cycles * (per_cycle_h + CV_STEP_H)
         return 3600 * hours * (1 + rng.uniform(-DURATION_JITTER, DURATION_JITTER))
+
+
+def true_cell(seed: int, cell_id: str | None, composition: Composition) -> cycle_life.CellTruth:
+    """The hidden truth of cell ``cell_id`` holding ``composition``, as a cycler seeded with
+    ``seed`` finds it (a report may compare predictions with it: the lab is simulated)."""
+    return cycle_life.draw_cell(composition, random.Random(f"{seed}:cell:{cell_id}"))
 
 
 def _columns(data: cycle_life.CycleData) -> tuple[list[float], ...]:

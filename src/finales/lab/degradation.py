@@ -19,7 +19,12 @@ training cell gets the edge of what the model knows rather than a wild extrapola
   first one, the end of life is observed: reported with uncertainty 0 and rating 5.
 * Retraining: before each prediction the model reads the ``capacity / cycling`` results
   posted since it last looked; each that carries the features and reaches its end of life
-  (full-life data) joins the training set, and the model is refitted (``version`` grows).
+  (full-life data) joins the training set (``version`` grows). A prediction is fitted on the
+  cells posted before the campaign asked for it (the creation of the request's root: the
+  workflow request of a workflow's prediction), in an order of their own (by life and
+  features), not on whatever happened to arrive first: the same request gets the same
+  model whenever, and in whichever run, it is served. ``version`` in the run reference is
+  the number of training additions that prediction's fit used.
 * The capacity trajectory (ours): Q(n) = Q_first·(1 - 0.2·(n/EOL)^1.5) for the cycles after
   the input up to the predicted end of life, with its uncertainty from that of EOL.
 * Fault drill (ours): ``invalid_rate`` (default 0) makes that share of predictions come out
@@ -40,7 +45,8 @@ import math
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -49,6 +55,7 @@ from sklearn.linear_model import ElasticNetCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from finales.errors import FinalesError
 from finales.lab import cycle_life
 from finales.lab.base import SimulatedTenant, env_seed
 
@@ -75,11 +82,13 @@ def transform(name: str, value: float) -> float:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A predicted cycle life: the median ``eol`` (cycles), sigma of ln(life), the features used."""
+    """A predicted cycle life: the median ``eol`` (cycles), sigma of ln(life), the features
+    used, and the model version (training additions) it came from."""
 
     eol: float
     sigma_log: float
     used: tuple[str, ...]
+    version: int = 0
 
     @property
     def uncertainty(self) -> float:
@@ -95,15 +104,22 @@ class _Fit:
     median_log: float
 
 
+@dataclass(frozen=True)
+class _Addition:
+    """Cells added to the training set together; ``posted_at`` None: known from the start."""
+
+    cells: tuple[tuple[tuple[tuple[str, float], ...], int], ...]
+    posted_at: datetime | None = field(default=None)
+
+
 class EOLModel:
     """An elastic net from early-cycle features to ln(cycle life), one fit per feature
-    subset; ``add`` grows the training set and drops the fits (refitted when next used)."""
+    subset and training set; ``add`` grows the training set (refitted when next used)."""
 
     def __init__(self, cells: Sequence[tuple[Features, int]]) -> None:
-        self._cells: list[tuple[dict[str, float], int]] = []
-        self._fits: dict[tuple[str, ...], _Fit] = {}
+        self._additions: list[_Addition] = []
+        self._fits: dict[tuple[tuple[str, ...], tuple[int, ...]], _Fit] = {}
         self._lock = threading.Lock()
-        self.version = 0
         self.add(cells)
 
     @classmethod
@@ -115,48 +131,78 @@ class EOLModel:
         return cls([(c.features, c.cycle_life) for c in simulated])
 
     @property
+    def version(self) -> int:
+        """Training additions so far (the cells it started with are the first)."""
+        with self._lock:
+            return len(self._additions)
+
+    @property
     def training_cells(self) -> int:
         with self._lock:
-            return len(self._cells)
+            return sum(len(a.cells) for a in self._additions)
 
-    def add(self, cells: Sequence[tuple[Features, int]]) -> int:
+    def add(
+        self, cells: Sequence[tuple[Features, int]], *, posted_at: datetime | None = None
+    ) -> int:
         """Add cells (features, cycle life) with all features and a life beyond the feature
-        cycles; returns how many were added (the model is refitted when any was)."""
-        usable = [
-            ({k: float(v) for k, v in f.items() if v is not None}, life)
+        cycles; returns how many were added. With ``posted_at``, predictions asked for
+        before that time do not use them."""
+        usable = tuple(
+            (tuple(sorted((k, float(v)) for k, v in f.items() if v is not None)), life)
             for f, life in cells
             if life > cycle_life.FEATURE_CYCLES[1]
             and all(f.get(k) is not None for k in cycle_life.FEATURE_NAMES)
-        ]
+        )
         if usable:
             with self._lock:
-                self._cells.extend(usable)
-                self._fits.clear()
-                self.version += 1
+                self._additions.append(_Addition(usable, posted_at))
         return len(usable)
 
-    def predict(self, features: Features) -> Prediction:
+    def predict(self, features: Features, *, asked_at: datetime | None = None) -> Prediction:
+        """The prediction from what was known when it was asked for (``asked_at``; None: all)."""
         used = tuple(k for k in cycle_life.FEATURE_NAMES if features.get(k) is not None)
-        fit = self._fit(used)
+        fit, version = self._fit(used, asked_at)
         if fit.pipeline is None:
-            return Prediction(math.exp(fit.median_log), fit.sigma_log, used)
+            return Prediction(math.exp(fit.median_log), fit.sigma_log, used, version)
         row = np.array([[transform(k, float(features[k] or 0.0)) for k in used]])
         row = np.clip(row, fit.low, fit.high)
-        return Prediction(math.exp(float(fit.pipeline.predict(row)[0])), fit.sigma_log, used)
+        found = math.exp(float(fit.pipeline.predict(row)[0]))
+        return Prediction(found, fit.sigma_log, used, version)
 
-    def _fit(self, used: tuple[str, ...]) -> _Fit:
+    def _fit(self, used: tuple[str, ...], asked_at: datetime | None) -> tuple[_Fit, int]:
         with self._lock:
-            fit = self._fits.get(used)
+            included = tuple(
+                i
+                for i, a in enumerate(self._additions)
+                if a.posted_at is None or asked_at is None or a.posted_at < asked_at
+            )
+            fit = self._fits.get((used, included))
             if fit is None:
-                fit = self._fits[used] = self._train(used)
-            return fit
+                fit = self._fits[used, included] = self._train(used, included)
+            return fit, len(included)
 
-    def _train(self, used: tuple[str, ...]) -> _Fit:
-        y = np.log([life for _, life in self._cells])
+    def _train(self, used: tuple[str, ...], included: tuple[int, ...]) -> _Fit:
+        # The cells known from the start in their order, then the learnt ones by content:
+        # the order they arrived in (a race between tenants) must not change the fit (the
+        # cross-validation folds follow the row order).
+        first = [
+            c
+            for i in included
+            if self._additions[i].posted_at is None
+            for c in self._additions[i].cells
+        ]
+        learnt = sorted(
+            c
+            for i in included
+            if self._additions[i].posted_at is not None
+            for c in self._additions[i].cells
+        )
+        cells = [(dict(f), life) for f, life in first + learnt]
+        y = np.log([life for _, life in cells])
         median = float(np.median(y))
         if not used:
             return _Fit(None, np.empty(0), np.empty(0), float(np.std(y)), median)
-        x = np.array([[transform(k, f[k]) for k in used] for f, _ in self._cells])
+        x = np.array([[transform(k, f[k]) for k in used] for f, _ in cells])
         net = ElasticNetCV(l1_ratio=list(L1_RATIOS), cv=CV_FOLDS)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -215,15 +261,16 @@ class DegradationModel(SimulatedTenant):
         self._model = model
         self._model_lock = threading.Lock()
         self._seen: set[str] = set()
+        self._roots: dict[str, datetime] = {}  # parent request id -> its root's creation
         self.invalid_rate = invalid_rate
         self._invalid_next = invalid_next
         self._drill_lock = threading.Lock()
         self.corrupted = 0  # predictions corrupted so far (for a report)
         super().__init__(**options)
 
-    def _corrupts(self, request_id: str) -> bool:
+    def _corrupts(self, request: Any) -> bool:
         """Whether this prediction comes out corrupted: the drill's count first, then the rate."""
-        draw = self.rng(request_id).random()
+        draw = self.rng(request).random()
         with self._drill_lock:
             bad = self._invalid_next > 0 or draw < self.invalid_rate
             self._invalid_next = max(0, self._invalid_next - 1)
@@ -243,18 +290,37 @@ class DegradationModel(SimulatedTenant):
         serves("degradationEOL", "degradation_model")(self.predict)
 
     def learn_from_broker(self) -> int:
-        """Add the full-life cycling results posted since the last look; how many."""
+        """Add the full-life cycling results posted since the last look (each with the time
+        it was posted); how many."""
         client = self.broker()
         if client is None:
             return 0
-        new = []
+        learnt = 0
         for result in client.iter_results(quantity="capacity", method="cycling"):
             if result.id not in self._seen:
                 self._seen.add(result.id)
                 cell = full_life_cell(result.data)
                 if cell is not None:
-                    new.append(cell)
-        return self.model.add(new) if new else 0
+                    learnt += self.model.add([cell], posted_at=result.created_at)
+        return learnt
+
+    def asked_at(self, request: Any) -> datetime:
+        """When the campaign asked for this prediction: the creation of the request's root
+        (a workflow's prediction: the workflow request), or of the request itself."""
+        client, current = self.broker(), request
+        while client is not None and current.parent_request_id:
+            parent = current.parent_request_id
+            with self._model_lock:
+                known = self._roots.get(parent)
+            if known is not None:
+                return known
+            try:
+                current = client.get_request(parent)
+            except FinalesError:
+                break  # the broker cannot say: the furthest ancestor reached
+        with self._model_lock:
+            self._roots[request.parent_request_id or request.id] = current.created_at
+        return current.created_at
 
     def predict(self, request: Any, ctx: Any) -> dict[str, Any]:
         p = ctx.parameters
@@ -265,17 +331,19 @@ class DegradationModel(SimulatedTenant):
         inputs = list(p.get("input_cycles") or [])
         q_first = inputs[0] if inputs else Q_REFERENCE_MAH
         seen = observed_life(inputs)
+        version = model.version
         if seen is not None:
             eol, uncertainty, rating = float(seen), 0.0, OBSERVED_RATING
             points: tuple[list[float], list[float]] = ([], [])
         else:
-            found = model.predict(p)
+            found = model.predict(p, asked_at=self.asked_at(request))
+            version = found.version
             eol, uncertainty = found.eol, found.uncertainty
             rating = {3: FULL_RATING, 0: PRIOR_RATING}.get(len(found.used), PARTIAL_RATING)
             start = len(inputs) or cycle_life.FEATURE_CYCLES[1]
             points = trajectory(eol, uncertainty, start=start, q_first_mah=q_first)
-        reference = f"eol-model-v{model.version}-{request.id}"
-        if self._corrupts(request.id):
+        reference = f"eol-model-v{version}-{request.id}"
+        if self._corrupts(request):
             ctx.log.warning("fault drill: this prediction comes out corrupted")
             reference += "\x00"  # refused by the broker (422), see the module docstring
         return {
@@ -283,7 +351,7 @@ class DegradationModel(SimulatedTenant):
                 "formulation": p["battery_chemistry"]["electrolyte"],
                 "internal_reference": reference,
                 "formulation_info": {
-                    "name": f"elastic net v{model.version} on {model.training_cells} cells",
+                    "name": f"elastic net v{version}",
                     "uuid": reference,
                 },
             },

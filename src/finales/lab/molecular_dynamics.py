@@ -69,7 +69,7 @@ class MolecularDynamics(SimulatedTenant):
     def simulate(self, request: Any, ctx: Any) -> dict[str, Any]:
         p = ctx.parameters
         temperature = p.get("temperature") or ROOM_TEMPERATURE_K
-        run = simulation(p["formulation"], temperature, self.rng(request.id))
+        run = simulation(p["formulation"], temperature, self.rng(request))
         self.clock.sleep(run.duration_s, ctx.stopping)
         block = {"meta": {"success": True, "rating": RATING}, "temperature": temperature}
         return {

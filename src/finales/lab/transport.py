@@ -93,7 +93,7 @@ class Courier(SimulatedTenant):
         self.tenant.serves("transport", "transport_service")(self.carry)
 
     def carry(self, request: Any, ctx: Any) -> dict[str, Any]:
-        rng = self.rng(request.id)
+        rng = self.rng(request)
         p = ctx.parameters
         minutes = travel_minutes(p["origin"], p["destination"]) + HANDLING_MINUTES
         minutes *= 1 + rng.uniform(-JITTER, JITTER)
