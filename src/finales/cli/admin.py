@@ -647,34 +647,79 @@ def tenant_list(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+demo_app = typer.Typer(
+    help="Run a demonstrator campaign on a local broker (without a command: the conductivity "
+    "campaign).",
+)
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR", help="report folder (default: ./finales-demo/<campaign>-<date>-<time>)"
+    ),
+]
+SeedOpt = Annotated[int, typer.Option(help="seed of the simulated lab and the optimiser")]
+KeepServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-server",
+        help="afterwards keep the broker up (prints its URL, the admin user and the file "
+        "with its API key) until Ctrl-C or SIGTERM",
+    ),
+]
+ConductivityBudgetOpt = Annotated[
+    int, typer.Option(min=1, help="experiments the optimiser may request")
+]
+
+
+@demo_app.callback(invoke_without_command=True)
 def demo(
-    budget: Annotated[int, typer.Option(min=1, help="experiments the optimiser may request")] = 15,
-    seed: Annotated[int, typer.Option(help="seed of the simulated lab and the optimiser")] = 0,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="DIR",
-            help="report folder (default: ./finales-demo/conductivity-<date>-<time>)",
-        ),
-    ] = None,
+    ctx: typer.Context,
+    budget: ConductivityBudgetOpt = 15,
+    seed: SeedOpt = 0,
+    out: OutOpt = None,
     cycle: Annotated[
         bool, typer.Option("--cycle", help="only walk one request through a local broker")
     ] = False,
-    keep_server: Annotated[
-        bool,
-        typer.Option(
-            "--keep-server",
-            help="afterwards keep the broker up (prints its URL, the admin user and the file "
-            "with its API key) until Ctrl-C or SIGTERM",
-        ),
-    ] = False,
+    keep_server: KeepServerOpt = False,
 ) -> None:
     """Run the conductivity campaign: simulated lab + Bayesian optimiser on a local broker.
 
     Writes a report folder: results.json, results.csv, summary.md, summary.html (the
     summary with its figures inside, to open in a browser) and three PNG figures:
-    best_vs_time.png, compositions.png, concentration_trend.png.
+    best_vs_time.png, compositions.png, concentration_trend.png. `finales demo eol` runs
+    the end-of-life campaign instead.
     """
+    if ctx.invoked_subcommand is not None:
+        given = [p for p in ("budget", "seed", "out", "cycle", "keep_server") if _given(ctx, p)]
+        if given:
+            fail(
+                f"options before '{ctx.invoked_subcommand}' belong to the conductivity "
+                f"campaign: give them after it (finales demo {ctx.invoked_subcommand} --help)"
+            )
+        return
+    _conductivity(budget=budget, seed=seed, out=out, cycle=cycle, keep_server=keep_server)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option was set (on the command line or from the environment)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
+
+
+@demo_app.command("conductivity")
+def demo_conductivity(
+    budget: ConductivityBudgetOpt = 15,
+    seed: SeedOpt = 0,
+    out: OutOpt = None,
+    keep_server: KeepServerOpt = False,
+) -> None:
+    """The conductivity campaign, by name (what `finales demo` runs)."""
+    _conductivity(budget=budget, seed=seed, out=out, cycle=False, keep_server=keep_server)
+
+
+def _conductivity(
+    *, budget: int, seed: int, out: Path | None, cycle: bool, keep_server: bool
+) -> None:
     if cycle:
         with needs("server", "'finales demo --cycle'"):
             from finales.demo import run_demo
@@ -683,3 +728,27 @@ def demo(
     with needs("demo", "'finales demo'"):
         from finales.demo.campaign import run_campaign
     run_campaign(budget=budget, seed=seed, out=out, console=console, keep_server=keep_server)
+
+
+@demo_app.command("eol")
+def demo_eol(
+    budget: Annotated[
+        int, typer.Option(min=1, help="electrolytes the optimiser may ask for (8 cells each)")
+    ] = 12,
+    seed: SeedOpt = 0,
+    out: OutOpt = None,
+    keep_server: KeepServerOpt = False,
+) -> None:
+    """Run the end-of-life campaign: the simulated cell lab, the workflow and the optimiser.
+
+    ASAB mixes each electrolyte, a courier carries it, AutoBASS builds 8 coin cells, the
+    cycler runs them, a degradation model predicts each cell's end of life from 40 cycles;
+    the orchestrator runs examples/workflows/eol.yaml over them and the optimiser asks for
+    electrolytes in batches of 3, on a scaled lab clock (about two minutes for 12). Writes a
+    report folder: results.json, results.csv (cells), compositions.csv, summary.md,
+    summary.html and five PNG figures: eol_vs_composition.png, capacity_fade.png,
+    predicted_vs_true.png, timeline.png, conductivity_vs_eol.png.
+    """
+    with needs("demo", "'finales demo eol'"):
+        from finales.demo.eol import run_eol_campaign
+    run_eol_campaign(budget=budget, seed=seed, out=out, console=console, keep_server=keep_server)

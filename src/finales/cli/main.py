@@ -38,7 +38,7 @@ admin.tenant_app.command("run")(tenant_run)
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(archive_app, name="archive")
 app.add_typer(export_app, name="export")
-app.command()(admin.demo)
+app.add_typer(admin.demo_app, name="demo")
 app.command()(provenance)
 app.command()(chat)
 

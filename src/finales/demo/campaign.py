@@ -10,10 +10,7 @@ until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ from rich.progress import Progress
 from finales.capabilities import CAPABILITIES, request_schema, result_schema
 from finales.client import FinalesClient
 from finales.demo import report
-from finales.demo.serving import keep_serving
+from finales.demo.serving import keep_serving, running
 from finales.domain.principals import Role
 from finales.lab.asab import ASAB
 from finales.lab.clock import LabClock
@@ -41,28 +38,6 @@ LAB_SECONDS_PER_REAL_SECOND = 3 * 3600.0  # three lab hours per second: ASAB ~15
 ADMIN = "campaign-admin"
 CAMPAIGN = "conductivity"
 DEFAULT_REPORTS = Path("finales-demo")
-
-
-@contextmanager
-def _serving(tenants: list[Any]) -> Iterator[None]:
-    threads = [
-        threading.Thread(
-            target=t.run,
-            kwargs={"handle_signals": False, "configure_logging": False},
-            daemon=True,
-            name=t.tenant.name,
-        )
-        for t in tenants
-    ]
-    for th in threads:
-        th.start()
-    try:
-        yield
-    finally:
-        for t in tenants:
-            t.tenant.stop(force=True)
-        for th in threads:
-            th.join(timeout=30)
 
 
 def _seed_models(
@@ -113,13 +88,15 @@ def run_campaign(
     return out
 
 
-def default_out(base: Path = DEFAULT_REPORTS, *, now: datetime | None = None) -> Path:
+def default_out(
+    base: Path = DEFAULT_REPORTS, *, now: datetime | None = None, campaign: str = CAMPAIGN
+) -> Path:
     """``base/<campaign>-<local time>``, with a counter when that folder already exists."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    candidate = base / f"{CAMPAIGN}-{stamp}"
+    candidate = base / f"{campaign}-{stamp}"
     n = 2
     while candidate.exists():
-        candidate, n = base / f"{CAMPAIGN}-{stamp}-{n}", n + 1
+        candidate, n = base / f"{campaign}-{stamp}-{n}", n + 1
     return candidate
 
 
@@ -143,7 +120,7 @@ def _campaign(
         poll_s=0.2,
     )
     console.print(f"broker at {broker.url}", highlight=False)
-    with _serving(lab), FinalesClient(broker.url, api_key=opt_key) as client:
+    with running(lab), FinalesClient(broker.url, api_key=opt_key) as client:
         time.sleep(1.0)  # let the tenants publish their offers
         offers = [
             o.limitations
@@ -200,7 +177,4 @@ def _lab(broker: LocalBroker, *, seed: int) -> tuple[list[Any], str]:
 def _report(out: Path, campaign: report.Campaign, console: Console) -> None:
     """Write the report and say where it is: the folder, its files and a URL to open."""
     lines, files = report.write(out, campaign)
-    console.print("\n".join(lines), highlight=False, soft_wrap=True)
-    listing = [f"report in {out.resolve()}:"] + [f"  {name}" for name in files]
-    listing.append(f"open {(out / 'summary.html').resolve().as_uri()}")
-    console.print("\n".join(listing), highlight=False, soft_wrap=True)
+    report.announce(console, out, lines, files)

@@ -70,7 +70,7 @@ def asab_region() -> tuple[tuple[float, float], ...]:
     return tuple(clipped)
 
 
-def _inside(x_ec: np.ndarray, x_li: np.ndarray) -> np.ndarray:
+def inside_region(x_ec: np.ndarray, x_li: np.ndarray) -> np.ndarray:
     poly = asab_region()
     ok = np.ones(np.shape(x_ec), dtype=bool)
     for a, b in zip(poly, poly[1:] + poly[:1], strict=True):
@@ -78,30 +78,38 @@ def _inside(x_ec: np.ndarray, x_li: np.ndarray) -> np.ndarray:
     return ok
 
 
+def region_grid(steps: int = 121) -> list[Composition]:
+    """Compositions on a ``steps`` x ``steps`` grid of (x_EC, x_LiPF6) inside what ASAB can
+    mix."""
+    xs = np.linspace(0.0, max(p[0] for p in asab_region()), steps)
+    ys = np.linspace(0.0, max(p[1] for p in asab_region()), steps)
+    grid_ec, grid_li = np.meshgrid(xs, ys)
+    inside = inside_region(grid_ec, grid_li)
+    return [
+        Composition.of(float(x_ec), float(1.0 - x_ec - x_li), float(x_li))
+        for x_ec, x_li in zip(grid_ec[inside], grid_li[inside], strict=True)
+    ]
+
+
 @functools.cache
 def true_optimum(temperature_k: float, steps: int = 121) -> tuple[float, Composition]:
     """The highest ground-truth conductivity (S/m) ASAB could measure, and where (a grid search:
     the surface is flat near its top, so a 0.5 % grid is within 0.1 % of the maximum)."""
-    xs = np.linspace(0.0, max(p[0] for p in asab_region()), steps)
-    ys = np.linspace(0.0, max(p[1] for p in asab_region()), steps)
-    grid_ec, grid_li = np.meshgrid(xs, ys)
     best, where = 0.0, Composition.of(0.3, 0.7, 0.0)
-    inside = _inside(grid_ec, grid_li)
-    for x_ec, x_li in zip(grid_ec[inside], grid_li[inside], strict=True):
-        comp = Composition.of(float(x_ec), float(1.0 - x_ec - x_li), float(x_li))
+    for comp in region_grid(steps):
         kappa = physics.conductivity(comp, temperature_k)
         if kappa > best:
             best, where = kappa, comp
     return best, where
 
 
-def _mass_fraction(share: float) -> float:
+def mass_fraction(share: float) -> float:
     """EC mass fraction of the solvent from its EC mole share."""
     return share * M_EC_G_PER_MOL / (share * M_EC_G_PER_MOL + (1 - share) * M_EMC_G_PER_MOL)
 
 
 def _truth(share: float, molality: float, temperature_k: float) -> float:
-    comp = Composition.from_molality(molality, _mass_fraction(share))
+    comp = Composition.from_molality(molality, mass_fraction(share))
     return physics.conductivity(comp, temperature_k)
 
 
@@ -116,7 +124,7 @@ def _comp_share(c: Composition) -> float:
 # ------------------------------------------------------------------------------ figures
 
 
-def _figure(size_in: tuple[float, float] = FIGSIZE_IN) -> tuple[Figure, Axes]:
+def new_figure(size_in: tuple[float, float] = FIGSIZE_IN) -> tuple[Figure, Axes]:
     fig = Figure(figsize=size_in, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
@@ -135,11 +143,11 @@ def _two_panels() -> tuple[Figure, Axes, Axes]:
 
 def _zoom_limits() -> tuple[float, float]:
     """(EC share, molality) upper bounds of the zoom: ASAB's region with a margin."""
-    shares, molalities = _region_outline()
+    shares, molalities = region_outline()
     return min(1.0, max(shares) + 0.06), max(molalities) * 1.25
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
     return path
@@ -155,7 +163,7 @@ def best_vs_time(records: Sequence[Record], path: Path, *, temperature_k: float)
     """The running best conductivity of each source against lab time, against the best ASAB
     could measure. One clock for every source (a count of results per source would put a
     model's hundredth minute next to the robot's tenth day), so they compare on one axis."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for method, rows in _by_source(records).items():
         if not rows:
             continue
@@ -180,11 +188,11 @@ def best_vs_time(records: Sequence[Record], path: Path, *, temperature_k: float)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 @functools.cache
-def _region_outline() -> tuple[tuple[float, ...], tuple[float, ...]]:
+def region_outline() -> tuple[tuple[float, ...], tuple[float, ...]]:
     """ASAB's region in the (EC share, molality) plane; its straight edges in mole fractions
     are curves there, so each edge is sampled."""
     poly = asab_region()
@@ -202,7 +210,7 @@ def _region_outline() -> tuple[tuple[float, ...], tuple[float, ...]]:
 def compositions(records: Sequence[Record], path: Path, *, temperature_k: float) -> Path:
     """Where each source sampled, in the (EC share, molality) plane, coloured by the value it
     reported, over ground-truth contours and the region ASAB can mix."""
-    return _save(composition_figure(records, temperature_k=temperature_k), path)
+    return save(composition_figure(records, temperature_k=temperature_k), path)
 
 
 def composition_figure(records: Sequence[Record], *, temperature_k: float) -> Figure:
@@ -260,7 +268,7 @@ def _composition_panel(
     lines = ax.contour(shares, molalities, truth, levels=levels, colors="0.6", linewidths=0.7)
     _kappa, where = true_optimum(temperature_k)
     avoid = [(_share(r), float(r["molality_mol_per_kg"])) for r in records]
-    avoid += [(_comp_share(where), where.molality), *zip(*_region_outline(), strict=True)]
+    avoid += [(_comp_share(where), where.molality), *zip(*region_outline(), strict=True)]
     placed = _label_positions(shares, molalities, truth, levels, avoid)
     if placed:
         ax.clabel(
@@ -270,7 +278,7 @@ def _composition_panel(
             fmt="%.2f",
             manual=[p for _, p in placed],
         )
-    ax.plot(*_region_outline(), color="black", linewidth=1.2)
+    ax.plot(*region_outline(), color="black", linewidth=1.2)
     points = None
     for method, rows in _by_source(records).items():
         if not rows:
@@ -384,7 +392,7 @@ def concentration_trend(records: Sequence[Record], path: Path, *, temperature_k:
         ax.grid(alpha=0.3)
     fig.suptitle(f"Conductivity vs LiPF6 concentration ({temperature_k:.2f} K)")
     fig.legend(*full.get_legend_handles_labels(), loc="outside lower center", ncols=2)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _trend_panel(

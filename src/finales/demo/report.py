@@ -14,13 +14,14 @@ import base64
 import csv
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 
 from finales.lab import physics
 from finales.lab.composition import Composition
@@ -163,46 +164,64 @@ def write(out: Path, c: Campaign) -> tuple[list[str], list[str]]:
         writer.writerows(rows)
     figures = [p.name for p in plots.write_plots(rows, out, temperature_k=c.temperature_k)]
     lines = summary_lines(c, rows, failed)
-    (out / "summary.md").write_text(_markdown(lines, figures))
-    (out / "summary.html").write_text(_html(lines, [(name, out / name) for name in figures]))
+    write_summary(out, TITLE, lines, figures, plots.CAPTIONS)
     return lines, [*DATA_FILES, *figures]
 
 
 TITLE = "finales demo: the conductivity campaign"
 
 
-def _markdown(lines: list[str], figures: list[str]) -> str:
-    from finales.demo.plots import CAPTIONS
+def write_summary(
+    out: Path, title: str, lines: list[str], figures: list[str], captions: Mapping[str, str]
+) -> None:
+    """``summary.md`` and ``summary.html`` in ``out``: the summary lines, then the figures
+    (PNG files already in ``out``) with their captions."""
+    (out / "summary.md").write_text(_markdown(title, lines, figures, captions))
+    pages = [(name, out / name) for name in figures]
+    (out / "summary.html").write_text(_html(title, lines, pages, captions))
 
-    text = [f"# {TITLE}", "", *(f"- {line}" for line in lines), "", "## Figures", ""]
+
+def announce(console: Console, out: Path, lines: list[str], files: list[str]) -> None:
+    """Print the summary and where the report is: the folder, its files and a URL to open."""
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
+    listing = [f"report in {out.resolve()}:"] + [f"  {name}" for name in files]
+    listing.append(f"open {(out / 'summary.html').resolve().as_uri()}")
+    console.print("\n".join(listing), highlight=False, soft_wrap=True)
+
+
+def _markdown(title: str, lines: list[str], figures: list[str], captions: Mapping[str, str]) -> str:
+    text = [f"# {title}", "", *(f"- {line}" for line in lines), "", "## Figures", ""]
     for name in figures:
-        text += [f"![{CAPTIONS[name]}]({name})", ""]
+        text += [f"![{captions[name]}]({name})", ""]
     return "\n".join(text)
 
 
-def _html(lines: list[str], figures: list[tuple[str, Path]]) -> str:
+def _html(
+    title: str,
+    lines: list[str],
+    figures: list[tuple[str, Path]],
+    captions: Mapping[str, str],
+) -> str:
     """One page, figures inlined as base64 PNG: nothing is fetched when it opens."""
-    from finales.demo.plots import CAPTIONS
-
     esc = html.escape
     items = "\n".join(f"<li>{esc(line)}</li>" for line in lines)
     blocks = []
     for name, path in figures:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         blocks.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{esc(CAPTIONS[name])}">'
-            f"<figcaption>{esc(CAPTIONS[name])} ({esc(name)})</figcaption></figure>"
+            f'<figure><img src="data:image/png;base64,{data}" alt="{esc(captions[name])}">'
+            f"<figcaption>{esc(captions[name])} ({esc(name)})</figcaption></figure>"
         )
     return "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>{esc(TITLE)}</title>",
+            f"<title>{esc(title)}</title>",
             "<style>body{font-family:sans-serif;max-width:75rem;margin:1rem auto;padding:0 1rem}"
             "img{max-width:100%;height:auto}figure{margin:1.5rem 0}"
             "figcaption{color:#444}</style>",
             "</head><body>",
-            f"<h1>{esc(TITLE)}</h1>",
+            f"<h1>{esc(title)}</h1>",
             f"<ul>\n{items}\n</ul>",
             "<h2>Figures</h2>",
             *blocks,

@@ -1,21 +1,55 @@
-"""``finales demo --keep-server``: leave a demo's broker up for a look around, until Ctrl-C or
-SIGTERM, then let the caller stop it cleanly."""
+"""What the demos share to run: the tenants in threads of this process (:func:`running`) and,
+with ``--keep-server``, the broker left up for a look around until Ctrl-C or SIGTERM
+(:func:`keep_serving`), then stopped cleanly by the caller."""
 
 from __future__ import annotations
 
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 
+from finales.lab.base import SimulatedTenant
 from finales.server.app import API_PREFIX
 from finales.testing import LocalBroker
 
 KEY_FILE = "admin-api-key"
 POLL_S = 0.5
+JOIN_TIMEOUT_S = 30
+
+
+@contextmanager
+def running(tenants: list[Any]) -> Iterator[None]:
+    """Run each tenant (a simulated tenant, an orchestrator: ``run(handle_signals=,
+    configure_logging=)`` and ``stop()``) in a thread of its own; stop them all on the way
+    out, simulated jobs at once (their requests are released, the broker goes next)."""
+    threads = [
+        threading.Thread(
+            target=t.run,
+            kwargs={"handle_signals": False, "configure_logging": False},
+            daemon=True,
+            name=type(t).__name__,
+        )
+        for t in tenants
+    ]
+    for th in threads:
+        th.start()
+    try:
+        yield
+    finally:
+        for t in tenants:
+            if isinstance(t, SimulatedTenant):
+                t.stop(force=True)
+            else:
+                t.stop()
+        for th in threads:
+            th.join(timeout=JOIN_TIMEOUT_S)
 
 
 def write_key_file(home: Path, api_key: str) -> Path:
