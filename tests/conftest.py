@@ -50,7 +50,8 @@ BACKENDS = ["sqlite", "postgresql"]
 LONG_FIRST = {
     "test_schemathesis.py": 40,
     "test_crash_recovery.py": 20,
-    "test_demo_campaign.py": 15,
+    "test_demo_eol.py": 60,
+    "test_demo_campaign.py": 40,
     "test_race.py": 8,
     "test_tenant_runtime.py": 4,
     "test_workflow_cli.py": 8,

@@ -3,28 +3,24 @@ budget, real broker and simulated lab), its report with figures, and --keep-serv
 
 One campaign serves every test here (a module fixture): it runs with --keep-server, so the
 report is written and the broker is still up when the tests start; the last test stops it.
+A second run with the same seed (`finales demo conductivity`, the campaign by name) must find
+the same campaign.
 """
 
 from __future__ import annotations
 
 import csv
-import os
-import queue
 import re
 import signal
 import stat
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
 from finales import __version__
-from tests.acceptance.cli import FINALES, ROOT
+from tests.acceptance.demos import STOP_TIMEOUT_S, Demo, kept_demo, run_demo
 from tests.images import png_size
 
 # Over ASAB's reachable compositions the model's optimum is about 0.96 S/m at 299.65 K
@@ -32,76 +28,15 @@ from tests.images import png_size
 # handful of guided experiments should reach.
 BEST_AT_LEAST_S_PER_M = 0.6
 BUDGET = 5
+SEED = 1
 FIGURES = ("best_vs_time.png", "compositions.png", "concentration_trend.png")
-STARTUP_TIMEOUT_S = 300  # the whole campaign runs before the broker is announced
-STOP_TIMEOUT_S = 30
-
-
-@dataclass
-class Demo:
-    proc: subprocess.Popen[str]
-    out: Path
-    url: str
-    key_file: Path
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-
-def _drain(proc: subprocess.Popen[str], lines: list[str], seen: queue.Queue[str]) -> None:
-    """Read the demo's output to its end, so that a full pipe never blocks it."""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        seen.put(line)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     out = tmp_path_factory.mktemp("demo") / "report"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINALES_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    args = ["demo", "--budget", str(BUDGET), "--seed", "1", "--keep-server", "--out", str(out)]
-    proc = subprocess.Popen(
-        [*FINALES, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    lines: list[str] = []
-    seen: queue.Queue[str] = queue.Queue()
-    drainer = threading.Thread(target=_drain, args=(proc, lines, seen), daemon=True)
-    drainer.start()
-    url = key_file = None
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    try:
-        while (url is None or key_file is None) and time.monotonic() < deadline:
-            try:
-                line = seen.get(timeout=1)
-            except queue.Empty:
-                assert proc.poll() is None, "".join(lines)
-                continue
-            if m := re.search(r"stays up at (http://\S+) ", line):
-                url = m.group(1)
-            if m := re.search(r"API key in the file (\S+)$", line.rstrip()):
-                key_file = Path(m.group(1))
-        assert url and key_file, "".join(lines)
-        yield Demo(proc, out, url, key_file, lines)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        drainer.join(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+    with kept_demo(["demo", "--budget", str(BUDGET), "--seed", str(SEED)], out) as running:
+        yield running
 
 
 def test_campaign_writes_its_report_with_figures(demo: Demo) -> None:
@@ -133,6 +68,26 @@ def test_campaign_writes_its_report_with_figures(demo: Demo) -> None:
     assert f"report in {out.resolve()}:" in demo.output
     assert f"open {(out / 'summary.html').resolve().as_uri()}\n" in demo.output
     assert "100%" in demo.output  # the progress bar ends full
+
+
+def _campaign(report: Path) -> list[dict[str, str]]:
+    """What a run found, without what differs between runs (ids, times)."""
+    with (report / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    kept = ("method", "x_EC", "x_EMC", "x_LiPF6", "conductivity_S_per_m")
+    return [{k: r[k] for k in kept} for r in rows]
+
+
+def test_the_same_seed_gives_the_same_campaign(demo: Demo, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    output = run_demo(["demo", "conductivity", "--budget", str(BUDGET), "--seed", str(SEED)], again)
+    assert f"report in {again.resolve()}:" in output
+    first, second = _campaign(demo.out), _campaign(again)
+    assert len(first) == 20 + 4 + BUDGET  # the model sweep, the MD runs, the experiments
+    assert second == first  # the same compositions and values, in the same order
+    # ... and a campaign, not a constant: the experiments went to different compositions
+    experiments = {(r["x_EC"], r["x_LiPF6"]) for r in first if r["method"] == "two_electrode"}
+    assert len(experiments) == BUDGET
 
 
 def test_keep_server_serves_the_campaign_until_sigterm(demo: Demo) -> None:

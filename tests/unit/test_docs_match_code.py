@@ -24,9 +24,12 @@ WORD = re.compile(r"[a-z][a-z0-9-]*")
 
 
 def _commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
-    """Every leaf command under ``cmd`` (typer's own click: a group has ``commands``)."""
+    """Every command under ``cmd`` one can run (typer's own click: a group has ``commands``):
+    the leaves, and a group that runs without a command (``finales demo``)."""
     subcommands = getattr(cmd, "commands", None)
     if subcommands is not None:
+        if path and getattr(cmd, "invoke_without_command", False):
+            yield " ".join(path)
         for name, sub in subcommands.items():
             if not sub.hidden:
                 yield from _commands(sub, (*path, name))

@@ -115,7 +115,10 @@ def _campaign(
         ],
         temperature=TEMPERATURE_K,
         budget=budget,
+        # Pairs of experiments, the next pair chosen once both are in: what the optimiser
+        # knows at each choice is then the same in every run with this seed.
         max_outstanding=2,
+        batch_size=2,
         seed=seed,
         poll_s=0.2,
     )
@@ -130,6 +133,7 @@ def _campaign(
         ]
         with FinalesClient(broker.url, api_key=admin_key) as admin:
             _seed_models(admin, lf=20, md=4, seed=seed, limitations=offers or [{}])
+            _wait_until_served(admin)
         optimizer = Optimizer(config, client)
         started = time.monotonic()
         with Progress(console=console, transient=False) as progress:
@@ -146,7 +150,7 @@ def _campaign(
                     progress.update(task, total=max(done, 1), completed=max(done, 1))
                     break
                 time.sleep(0.2)
-        results = [r.model_dump(mode="json") for r in client.iter_results(quantity=Q)]
+        results = in_campaign_order(client)
     return report.Campaign(
         results=results,
         reason=outcome.reason,
@@ -155,6 +159,29 @@ def _campaign(
         temperature_k=TEMPERATURE_K,
         lab_seconds_per_real_second=LAB_SECONDS_PER_REAL_SECOND,
     )
+
+
+def _wait_until_served(client: FinalesClient, poll_s: float = 0.2) -> None:
+    """Until no request is pending or reserved: the seeded sources are all in before the
+    optimiser first looks (else what it sees would depend on how fast they ran)."""
+    while any(True for _ in client.iter_requests(status="pending")) or any(
+        True for _ in client.iter_requests(status="reserved")
+    ):
+        time.sleep(poll_s)
+
+
+def in_campaign_order(client: FinalesClient) -> list[dict[str, Any]]:
+    """The campaign's results in the order their requests were posted (one thread posts
+    them all, so this order is the same in every run with the same seed)."""
+    posted = {
+        r.id: i
+        for i, r in enumerate(sorted(client.iter_requests(quantity=Q), key=lambda r: r.created_at))
+    }
+    results = sorted(
+        client.iter_results(quantity=Q),
+        key=lambda r: (posted.get(r.request_id or "", len(posted)), r.created_at),
+    )
+    return [r.model_dump(mode="json") for r in results]
 
 
 def _lab(broker: LocalBroker, *, seed: int) -> tuple[list[Any], str]:
