@@ -112,9 +112,7 @@ def _lost_in_broker(admin: FinalesClient) -> dict[str, int]:
         "cells_ordered": len(assembled),
         "assembly_failures": sum(not c["meta"]["success"] for c in assembled),
         "channel_faults": sum(
-            str(r.data["cell_info"].get("cell_location", {}).get("detail_2", "")).startswith(
-                "lost"
-            )
+            str(r.data["cell_info"].get("cell_location", {}).get("detail_2", "")).startswith("lost")
             for r in cycled
         ),
         "lost_transports": sum(not r.data["success"] for r in trips),
