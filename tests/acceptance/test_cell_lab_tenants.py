@@ -417,3 +417,59 @@ def test_finales_tenant_run_serves_the_module_level_cycler(cell_lab: CellLab) ->
 def test_each_module_exposes_a_tenant_for_the_cli(module: str) -> None:
     imported = __import__(f"finales.lab.{module}", fromlist=["tenant"])
     assert imported.tenant.services, module  # built at import, without a broker
+
+
+# ------------------------------------------------------------------------------ reproducibility
+
+
+def _post(lab: CellLab, parameters: dict[str, Any], **extra: Any) -> str:
+    method = "autobass_assembly"
+    body = {"quantity": "cell_assembly", "methods": [method], "parameters": {method: parameters}}
+    r = lab.admin.post("/requests", json={**body, **extra})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _batch(lab: CellLab, request_id: str) -> tuple[str, list[str]]:
+    data = lab.data(request_id)
+    return data["batch_id"], [c["cell_info"]["uuid"] for c in data["batch_output"]]
+
+
+def _fresh_autobass(lab: CellLab) -> AutoBASS:
+    """A new robot with the same seed: what a second run of the campaign would start."""
+    return AutoBASS(seed=1, clock=FAST, **lab.options("AutoBASS"))
+
+
+def test_an_outcome_follows_the_request_s_place_in_the_campaign_not_its_id(
+    cell_lab: CellLab,
+) -> None:
+    """Two runs of one campaign: each run's requests get new random ids from the broker, yet
+    the same request draws the same cells. A workflow step is keyed by its parent and its
+    step, index and attempt; a request of its own by what it asks and how many identical ones
+    came before it."""
+    parent = examples.EXAMPLES[("degradationEOL", "degradation_model")]["request"]
+
+    def child(parent_id: str, attempt: int) -> str:
+        labels = {"workflow": "eol", "workflow_step": "assemble", "index": "0"}
+        return _post(
+            cell_lab,
+            assembly(4),
+            parent_request_id=parent_id,
+            labels={**labels, "attempt": str(attempt)},
+        )
+
+    first_run = child(cell_lab.request("degradationEOL", "degradation_model", parent), 1)
+    assert _fresh_autobass(cell_lab).run_once().handled == 1
+    second_parent = cell_lab.request("degradationEOL", "degradation_model", parent)
+    second_run, retried = child(second_parent, 1), child(second_parent, 2)
+    assert _fresh_autobass(cell_lab).run_once().handled == 2
+    assert _batch(cell_lab, second_run) == _batch(cell_lab, first_run)  # same place, same cells
+    assert _batch(cell_lab, retried)[0] != _batch(cell_lab, first_run)[0]  # attempt 2: new draw
+
+    # Requests of their own: identical ones are repeats (new samples), counted per robot.
+    alone = [_post(cell_lab, assembly(4)) for _ in range(2)]
+    assert _fresh_autobass(cell_lab).run_once().handled == 2
+    assert _batch(cell_lab, alone[0])[0] != _batch(cell_lab, alone[1])[0]
+    again = _post(cell_lab, assembly(4))
+    assert _fresh_autobass(cell_lab).run_once().handled == 1
+    assert _batch(cell_lab, again) == _batch(cell_lab, alone[0])  # the first of its kind again
