@@ -78,9 +78,9 @@ def _curated(source: Path, extra: set[str]) -> rdflib.Graph:
 
 def main(source: Path) -> None:
     sys.path.insert(0, str(VENDOR.parents[2]))
-    from finales.capabilities.semantics import TERMS
+    from finales.capabilities.semantics import METHOD_TERMS, TERMS
 
-    extra = {t.concept for t in TERMS.values()}
+    extra = {t.concept for t in TERMS.values()} | {m.concept for m in METHOD_TERMS.values()}
     extra |= {t.unit_iri for t in TERMS.values() if t.unit_iri and t.unit_iri.startswith(EMMO)}
     _write_contexts(source)
     graph = _curated(source, extra)

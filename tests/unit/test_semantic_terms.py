@@ -19,9 +19,11 @@ from rdflib.namespace import OWL, RDF, RDFS, SKOS
 
 from finales.capabilities import CAPABILITIES, TERMS, annotations
 from finales.capabilities.semantics import (
+    CHAMEO,
     CONDUCTIVITY,
     ECHEM,
     EMMO,
+    METHOD_TERMS,
     QUDT_UNIT,
     UNIT_ONE,
     Term,
@@ -140,6 +142,20 @@ def test_ionic_conductivity_and_the_parents_a_search_needs(graph: rdflib.Graph) 
     assert TERMS["CAPACITY_AH"].concept in _ancestors(graph, TERMS["NOMINAL_CAPACITY"].concept)
 
 
+def test_method_classes_are_real_and_say_when_they_are_parents(graph: rdflib.Graph) -> None:
+    builtin = {cap.key for cap in CAPABILITIES}
+    assert set(METHOD_TERMS) <= builtin
+    for key, term in METHOD_TERMS.items():
+        concept = rdflib.URIRef(term.concept)
+        assert (concept, RDF.type, OWL.Class) in graph, key
+        assert {str(x) for x in graph.objects(concept, SKOS.prefLabel)} == {term.label}, key
+        assert bool(term.note) == term.nearest_parent, key
+    # Measuring conductivity and cycling a cell are both electrochemical testing (CHAMEO).
+    testing = CHAMEO + "ElectrochemicalTesting"
+    assert testing in _ancestors(graph, METHOD_TERMS[("conductivity", "two_electrode")].concept)
+    assert testing in _ancestors(graph, METHOD_TERMS[("capacity", "cycling")].concept)
+
+
 def test_the_vendored_subset_stays_small() -> None:
     vendor = resources.files("finales.semantics").joinpath("vendor")
     total = sum(f.stat().st_size for f in vendor.iterdir())  # type: ignore[attr-defined]
@@ -166,3 +182,9 @@ def test_docs_list_every_term() -> None:
         assert f"`{compact(term.concept)}`" in row and term.label in row, name
         unit = "none" if term.unit_iri is None else compact(term.unit_iri)
         assert unit in row or (term.unit_iri == UNIT_ONE and "UnitOne" in row), name
+    short[CHAMEO] = "chameo:"
+    short["https://w3id.org/emmo/domain/manufacturing#"] = "manufacturing:"
+    for (quantity, method), method_term in METHOD_TERMS.items():
+        row = next(line for line in doc.splitlines() if f"`{compact(method_term.concept)}`" in line)
+        assert method_term.label in row and (f"{quantity} / {method}" in row or method in row)
+        assert ("nearest parent" in row) == method_term.nearest_parent, (quantity, method)

@@ -12,7 +12,15 @@ from pyld import jsonld
 from rdflib.namespace import RDF, RDFS
 
 from finales.capabilities import EXAMPLES, get
-from finales.capabilities.semantics import CONDUCTIVITY, DENSITY, MOLAR_MASS, TEMPERATURE, TERMS
+from finales.capabilities.semantics import (
+    CHAMEO,
+    CONDUCTIVITY,
+    DENSITY,
+    METHOD_TERMS,
+    MOLAR_MASS,
+    TEMPERATURE,
+    TERMS,
+)
 from finales.semantics import (
     CONTEXT,
     Schemas,
@@ -95,6 +103,8 @@ def test_a_result_s_values_expand_to_their_concepts_and_units() -> None:
     owner = rdflib.URIRef("urn:finales:result:res-1")
     assert (owner, RDF.type, FIN.Result) in graph
     assert (owner, PROV.wasGeneratedBy, rdflib.URIRef("urn:finales:request:req-1")) in graph
+    conductometry = rdflib.URIRef(CHAMEO + "Conductometry")
+    assert (owner, FIN.methodConcept, conductometry) in graph
 
     found = values_of(graph, CONDUCTIVITY.concept)
     expected = result["data"]["conductivity"]["values"]
@@ -185,6 +195,10 @@ def test_a_request_has_values_per_method_and_links_like_the_provenance() -> None
     assert set(temps) == {
         "/parameters/two_electrode/temperature",
         "/parameters/molecular_dynamics/temperature",
+    }
+    methods = {str(c) for c in graph.objects(me, FIN.methodConcept)}
+    assert methods == {
+        METHOD_TERMS[("conductivity", m)].concept for m in ("two_electrode", "molecular_dynamics")
     }
 
 

@@ -35,6 +35,8 @@ from pydantic_core import PydanticUndefined
 EMMO = "https://w3id.org/emmo#"
 ECHEM = "https://w3id.org/emmo/domain/electrochemistry#"
 QUDT_UNIT = "http://qudt.org/vocab/unit/"
+CHAMEO = "https://w3id.org/emmo/domain/characterisation-methodology/chameo#"
+MANUFACTURING = "https://w3id.org/emmo/domain/manufacturing#"
 
 # JSON Schema keys of the annotation (``unit`` is the FINALES 2 keyword).
 UNIT_KEY = "unit"
@@ -257,6 +259,57 @@ CYCLE_LIFE = Term(
 #: Every term by a stable name (the constant's name), for code that builds JSON-LD contexts.
 TERMS: dict[str, Term] = {
     name: value for name, value in dict(globals()).items() if isinstance(value, Term)
+}
+
+
+@dataclass(frozen=True)
+class MethodTerm:
+    """The ontology class of a capability's method: a CHAMEO characterisation technique, an
+    electrochemistry test or process, or an EMMO simulation. ``nearest_parent`` as in
+    :class:`Term`: the ontology has no class for the method itself."""
+
+    label: str  # skos:prefLabel of the class
+    concept: str  # its IRI
+    nearest_parent: bool = False
+    note: str = ""
+
+
+_MD = MethodTerm(
+    "PhysicsBasedSimulation",
+    _emmo("e97af6ec_4371_4bbc_8936_34b76e33302f"),
+    nearest_parent=True,
+    note="EMMO has no molecular dynamics; it is a physics-based simulation.",
+)
+
+#: The method class of built-in capabilities, by (quantity, method). The others have none
+#: in the vendored ontology: polynomial interpolation, vibrating-tube densimetry, the
+#: degradation model and workflow, and the services (cycler channels, transport, deposit).
+METHOD_TERMS: dict[tuple[str, str], MethodTerm] = {
+    ("conductivity", "two_electrode"): MethodTerm("Conductometry", CHAMEO + "Conductometry"),
+    ("viscosity", "rolling_ball_viscometry"): MethodTerm(
+        "Viscometry",
+        CHAMEO + "Viscometry",
+        nearest_parent=True,
+        note="CHAMEO has no rolling-ball viscometry; it is a viscometry.",
+    ),
+    ("capacity", "cycling"): MethodTerm(
+        "CyclingTest", _echem("435b22d4_c441_45ea_8c79_0cbec11fd287")
+    ),
+    ("cell_assembly", "autobass_assembly"): MethodTerm(
+        "ElectrochemicalDeviceAssembly",
+        _echem("f2a034b6_401d_46bf_a258_cca87932c7af"),
+        nearest_parent=True,
+        note="No class names automated coin-cell assembly; it assembles an electrochemical device.",
+    ),
+    ("electrolyte", "flow"): MethodTerm(
+        "Mixing",
+        MANUFACTURING + "manufacturing_9e51796f_a99e_4b61_a14d_d5a38cb8219a",
+        nearest_parent=True,
+        note="No class names formulating an electrolyte in a flow setup; it mixes solutions.",
+    ),
+    ("conductivity", "molecular_dynamics"): _MD,
+    ("density", "molecular_dynamics"): _MD,
+    ("radial_distribution_function", "molecular_dynamics"): _MD,
 }
 
 

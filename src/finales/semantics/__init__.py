@@ -27,6 +27,10 @@ node ``hasProperty``-linked from its owner::
      "finales:uncertainty": {"@value": 0.01, ...},       # for (value, uncertainty) pairs
      "finales:nearestParent": true}                      # the class is a parent (no exact term)
 
+Results, requests and capabilities of a built-in method with an ontology class (CHAMEO
+Conductometry, the electrochemistry CyclingTest, ...) carry ``finales:methodConcept``
+(:data:`finales.capabilities.semantics.METHOD_TERMS`).
+
 A result is also a ``prov:Entity`` (``prov:wasGeneratedBy`` its request,
 ``prov:wasAttributedTo`` its tenant, ``prov:generatedAtTime``, ``prov:wasRevisionOf``,
 ``prov:wasDerivedFrom`` its inputs), a request a ``prov:Activity`` (``finales:requestedBy``,

@@ -32,6 +32,7 @@ from typing import Any
 from finales.capabilities import get as builtin_capability
 from finales.capabilities.semantics import (
     CONCEPT_KEY,
+    METHOD_TERMS,
     PARENT_KEY,
     UNIT_IRI_KEY,
     UNIT_KEY,
@@ -169,6 +170,12 @@ def _is_pair(node: Json) -> bool:
         len(b.get("prefixItems", [])) == 2 and (b.get("items") is False or b.get("maxItems") == 2)
         for b in branches
     )
+
+
+def _method_concept(quantity: str, method: str) -> dict[str, str] | None:
+    """The ontology class of a built-in method (CHAMEO, electrochemistry, EMMO), if any."""
+    term = METHOD_TERMS.get((quantity, method))
+    return _ref(term.concept) if term else None
 
 
 def _chemical(chem: Mapping[str, Any]) -> Json:
@@ -311,6 +318,9 @@ def result_to_jsonld(
     }
     if r.get("status"):
         node["finales:status"] = str(r["status"])
+    method_class = _method_concept(r["quantity"], r["method"])
+    if method_class:
+        node["finales:methodConcept"] = method_class
     if cap_id:
         node["finales:capability"] = _ref(capability_iri(cap_id))
     if r.get("supersedes"):
@@ -348,6 +358,9 @@ def request_to_jsonld(
     }
     if r.get("status"):
         node["finales:status"] = str(r["status"])
+    classes = [c for m in r.get("methods", []) if (c := _method_concept(r["quantity"], m))]
+    if classes:  # each class once: the molecular dynamics of two pairs are one simulation
+        node["finales:methodConcept"] = list({c["@id"]: c for c in classes}.values())
     if r.get("requester_tenant_id"):
         node["finales:requestedBy"] = _ref(tenant_iri(r["requester_tenant_id"]))
     elif r.get("requester_principal_id"):
@@ -405,6 +418,9 @@ def capability_to_jsonld(capability: Any, *, context: bool = True) -> Json:
         "finales:method": c["method"],
         "finales:version": c["version"],
     }
+    method_class = _method_concept(c["quantity"], c["method"])
+    if method_class:
+        node["finales:methodConcept"] = method_class
     if "active" in c:
         node["finales:active"] = bool(c["active"])
     if c.get("description"):
