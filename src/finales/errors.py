@@ -101,6 +101,13 @@ class InvalidPayload(FinalesError):
     code = "invalid_payload"
 
 
+class QueryTooCostly(InvalidPayload):
+    """422: a valid query this server will not answer in full - it ran past the time limit or
+    would answer more rows than allowed (SPARQL); narrow it (a LIMIT, a tighter pattern)."""
+
+    code = "query_too_costly"
+
+
 class TooManyRequests(FinalesError):
     """429: too many failed logins for this user or from this address; retry after
     ``retry_after_s`` seconds (the answer's ``Retry-After``)."""
@@ -141,6 +148,7 @@ ERRORS_BY_CODE: dict[str, type[FinalesError]] = {
         NotAcceptable,
         PayloadTooLarge,
         InvalidPayload,
+        QueryTooCostly,
         TooManyRequests,
         Unavailable,
         ConfigurationError,

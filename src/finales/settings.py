@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         "counted) a JSON body may hold; more answers 413 before any parsing",
     )
     page_max: int = Field(default=500, gt=0)
+    sparql_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="time limit of a SPARQL query (it is killed)"
+    )
+    sparql_max_rows: int = Field(
+        default=10_000, gt=0, description="rows (or triples) a SPARQL answer may hold"
+    )
+    sparql_concurrency: int = Field(default=2, gt=0, description="SPARQL queries run at once")
     public_docs: bool = Field(
         default=True,
         description="serve the OpenAPI document and the docs page without credentials; off: "

@@ -386,3 +386,49 @@ class Error(BaseModel):
     detail: str = Field(description="what went wrong, naming the field")
     code: str = Field(description="stable machine-readable code, e.g. not_found, invalid_payload")
     errors: list[ErrorItem] = Field(default_factory=list, description="one item per field")
+
+
+class SearchValue(BaseModel):
+    """One annotated value of a search hit: where it is, what it is, how much."""
+
+    pointer: str = Field(description="JSON pointer into the result (/data/... or /parameters/...)")
+    concept: str = Field(description="IRI of its ontology class")
+    label: str = Field(description="the class's preferred label")
+    value: float
+    unit: str | None = Field(description="the unit as the capability states it (pint string)")
+    chemical: str | None = Field(default=None, description="InChIKey, for a component's value")
+
+
+class SearchHit(BaseModel):
+    id: str
+    request_id: str
+    quantity: str
+    method: str
+    tenant_id: str
+    tenant: str = Field(description="the posting tenant's name")
+    created_at: datetime
+    status: ResultStatus
+    values: list[SearchValue] = Field(
+        description="its values of the concepts asked about (its data values if none were)"
+    )
+
+
+class SearchConcept(BaseModel):
+    asked: str = Field(description="the concept as given")
+    labels: list[str] = Field(description="the classes it named (preferred labels)")
+    classes: int = Field(description="how many classes it stands for, sub-classes included")
+
+
+class SearchPage(Page[SearchHit]):
+    concepts: list[SearchConcept] = Field(
+        description="how each concept of the search (concept, where) was understood"
+    )
+
+
+class SparqlQuery(Strict):
+    """A read-only SPARQL 1.1 query (SELECT, ASK, CONSTRUCT or DESCRIBE)."""
+
+    query: str = Field(min_length=1, max_length=100_000)
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="a shorter time limit than the server's (seconds)"
+    )

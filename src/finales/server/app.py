@@ -22,7 +22,7 @@ from finales.server import compat, errors_http
 from finales.server.deps import CurrentPrincipal
 from finales.server.limits import BodySizeLimit, InputGuard
 from finales.server.logins import LoginGate
-from finales.server.routes import auth, capabilities, export, requests, results, tenants
+from finales.server.routes import auth, capabilities, export, requests, results, search, tenants
 from finales.server.state import AppState
 from finales.server.wakeups import watch_changes
 from finales.services.requests import expire_leases, leases_due
@@ -106,7 +106,7 @@ def create_app(
     errors_http.install(app)
     # Flat includes: FastAPI matches nested routers level by level, which cost more CPU per
     # call than the hand-out query itself (profiled under benchmarks/broker_load.py).
-    for module in (auth, capabilities, tenants, requests, results, export):
+    for module in (auth, capabilities, tenants, requests, results, export, search):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(compat.router)  # the FINALES 2 door, at the root as FINALES 2 had it
     _redact_access_log()

@@ -16,6 +16,7 @@ from finales.domain.principals import Principal
 from finales.domain.validation import ValidatorCache
 from finales.server.logins import LoginGuard
 from finales.server.notifier import Notifier
+from finales.services.search import SearchIndex
 from finales.services.unit_of_work import Transactions
 from finales.settings import Settings
 
@@ -74,12 +75,14 @@ class AppState:
     stopping: bool = False  # set on shutdown: long-polls return at once
     tx: Transactions = field(init=False)
     logins: LoginGuard = field(init=False)
+    search: SearchIndex = field(init=False)
 
     def __post_init__(self) -> None:
         # Every write goes through a unit of work that publishes what it changed to the
         # notifier once committed: no route decides whom to wake.
         self.tx = Transactions(self.db, clock=self.clock, publish=self._publish)
         s = self.settings
+        self.search = SearchIndex(sparql_concurrency=s.sparql_concurrency)
         self.logins = LoginGuard(
             per_user=s.login_rate_per_user,
             per_address=s.login_rate_per_address,
