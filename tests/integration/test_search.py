@@ -6,64 +6,27 @@ an admin would), so their values carry the ontology's classes and units.
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from finales.capabilities import get as builtin
-from finales.capabilities.examples import EC, EMC, EXAMPLES, LIPF6
+from finales.capabilities.examples import LIPF6
 from tests.conftest import Lab
-
-CONDUCTIVITY = ("conductivity", "polynomial_interpolation")
-DENSITY = ("density", "vibrating_tube_densimetry")
-IONIC_CONDUCTIVITY_IRI = (
-    "https://w3id.org/emmo/domain/electrochemistry#"
-    "electrochemistry_25dabdc2_68bf_4a38_8cbe_11be017358bc"
-)
-COUNT_RESULTS = (
-    "PREFIX finales: <urn:finales:vocab#> "
-    "SELECT (COUNT(DISTINCT ?r) AS ?n) WHERE { ?r a finales:Result }"
+from tests.search_data import (
+    CONDUCTIVITY,
+    COUNT_RESULTS,
+    IONIC_CONDUCTIVITY_IRI,
+    body,
+    populate_search,
+    post,
 )
 
 
-def _formulation(x_li: float) -> list[dict[str, Any]]:
-    parts = [(LIPF6, x_li), (EC, 0.3), (EMC, round(0.7 - x_li, 6))]
-    return [{"chemical": dict(c), "fraction": f, "fraction_type": "molPerMol"} for c, f in parts]
-
-
-def _body(
-    pair: tuple[str, str], *, x_li: float, temperature_k: float, value: float
-) -> dict[str, Any]:
-    example = copy.deepcopy(EXAMPLES[pair])
-    params = {"formulation": _formulation(x_li), "temperature": temperature_k}
-    data = example["result"]
-    data["run_info"]["formulation"] = _formulation(x_li)
-    data[pair[0]]["values"] = [value]
-    data[pair[0]]["temperature"] = temperature_k
-    return {"quantity": pair[0], "method": pair[1], "parameters": params, "data": data}
-
-
-def _register(lab: Lab, pair: tuple[str, str]) -> None:
-    cap = builtin(*pair)
-    r = lab.admin.post(
-        "/capabilities",
-        json={
-            "quantity": pair[0],
-            "method": pair[1],
-            "request_schema": cap.request_schema(),
-            "result_schema": cap.result_schema(),
-        },
-    )
-    assert r.status_code == 201, r.text
-
-
-def _post(lab: Lab, who: str, pair: tuple[str, str], **kw: Any) -> dict[str, Any]:
-    r = lab.client(who).post("/results", json=_body(pair, **kw))
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
+@pytest.fixture
+def searchable(served_lab: Lab) -> tuple[Lab, dict[str, dict[str, Any]]]:
+    return served_lab, populate_search(served_lab)
 
 
 def _ids(r: httpx.Response) -> set[str]:
@@ -75,23 +38,6 @@ def _count(lab: Lab) -> int:
     r = lab.reader.post("/sparql", json={"query": COUNT_RESULTS})
     assert r.status_code == 200, r.text
     return int(r.json()["results"]["bindings"][0]["n"]["value"])
-
-
-@pytest.fixture
-def searchable(served_lab: Lab) -> tuple[Lab, dict[str, dict[str, Any]]]:
-    """Two capabilities of the library and five results: four conductivities at LiPF6
-    fractions 0.05, 0.09, 0.12 and 0.2 (tenants a and b, 20-40 °C), one density."""
-    lab = served_lab
-    _register(lab, CONDUCTIVITY)
-    _register(lab, DENSITY)
-    posted = {
-        "c05": _post(lab, "a", CONDUCTIVITY, x_li=0.05, temperature_k=293.15, value=0.61),
-        "c09": _post(lab, "a", CONDUCTIVITY, x_li=0.09, temperature_k=298.15, value=0.86),
-        "c12": _post(lab, "b", CONDUCTIVITY, x_li=0.12, temperature_k=303.15, value=0.93),
-        "c20": _post(lab, "b", CONDUCTIVITY, x_li=0.20, temperature_k=313.15, value=0.71),
-        "d09": _post(lab, "a", DENSITY, x_li=0.09, temperature_k=298.15, value=1.2),
-    }
-    return lab, posted
 
 
 def _search(lab: Lab, who: str | None = "reader", **params: Any) -> httpx.Response:
@@ -212,10 +158,10 @@ def test_results_posted_amended_and_deleted_after_the_first_search(searchable: A
     lab, p = searchable
     assert len(_ids(_search(lab, concept="ionic conductivity"))) == 4  # the graph is built
     assert _count(lab) == 5
-    late = _post(lab, "b", CONDUCTIVITY, x_li=0.1, temperature_k=298.15, value=1.05)
+    late = post(lab, "b", CONDUCTIVITY, x_li=0.1, temperature_k=298.15, value=1.05)
     assert late["id"] in _ids(_search(lab, where="ionic conductivity:1..1.1 S/m"))
     # Amended: the new version is found, the superseded one only when asked for.
-    fixed = _body(CONDUCTIVITY, x_li=0.1, temperature_k=298.15, value=0.99)
+    fixed = body(CONDUCTIVITY, x_li=0.1, temperature_k=298.15, value=0.99)
     r = lab.b.post(f"/results/{late['id']}/amend", json={"data": fixed["data"], "message": "fix"})
     assert r.status_code == 201, r.text
     amended = r.json()

@@ -32,6 +32,7 @@ EXTRA_OF_PACKAGE = {
     "argon2": "server",
     "jwt": "server",
     "platformdirs": "server",
+    "pyoxigraph": "server",
     "psycopg": "postgres",
     "numpy": "lab",
     "scipy": "lab",

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from finales import __version__
-from finales.cli import admin, requests
+from finales.cli import admin, requests, search
 from finales.cli.archive import archive_app
 from finales.cli.chat import chat
 from finales.cli.context import Options
@@ -41,6 +41,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(admin.demo_app, name="demo")
 app.command()(provenance)
 app.command()(chat)
+app.command()(search.search)
+app.command()(search.sparql)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML file with settings (FINALES_* win)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -463,6 +463,49 @@ class FinalesClient(BaseClient):
         """Every status change of a result."""
         data = self._get(f"{API}/results/{result_id}/history")
         return parse(list[schemas.Event], data)
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        *,
+        concept: str | None = None,
+        where: Sequence[str] = (),
+        tenant: str | None = None,
+        method: str | None = None,
+        quantity: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_amended: bool = False,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> schemas.SearchPage:
+        """One page of results found by ontology concept (sub-classes included; a label as
+        typed, an IRI or a prefixed name), value ranges (``where``: ``"amount fraction of
+        LiPF6:0.05..0.15 mol/mol"``), tenant, method and time; newest first."""
+        data = self._get(
+            f"{API}/search",
+            concept=concept,
+            where=list(where) or None,
+            tenant=tenant,
+            method=method,
+            quantity=quantity,
+            since=since,
+            until=until,
+            include_amended=include_amended or None,
+            cursor=cursor,
+            limit=limit,
+        )
+        return schemas.SearchPage.model_validate(data)
+
+    def sparql(self, query: str, *, timeout_s: float | None = None) -> Any:
+        """A read-only SPARQL query over the results' JSON-LD and the ontology: the SPARQL
+        JSON results (a dict) for SELECT and ASK, N-Triples text for CONSTRUCT and DESCRIBE."""
+        body: dict[str, Any] = {"query": query}
+        if timeout_s is not None:
+            body["timeout_s"] = timeout_s
+        r = self._send("POST", f"{API}/sparql", idempotent=True, json=body)
+        return r.json() if "json" in r.headers.get("content-type", "") else r.text
 
     # ------------------------------------------------------------------ export
 
