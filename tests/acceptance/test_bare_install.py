@@ -138,7 +138,13 @@ def test_the_bare_install_emits_json_ld_from_its_vendored_files(bare: Path) -> N
 
 def test_commands_that_need_an_extra_say_which(bare: Path, tmp_path: Path) -> None:
     assert _run(bare, str(bare / "finales"), "--help").returncode == 0
-    for args, extra in ((["serve"], "server"), (["user", "list"], "server"), (["demo"], "demo")):
+    needing = (
+        (["serve"], "server"),
+        (["user", "list"], "server"),
+        (["demo"], "demo"),
+        (["demo", "eol"], "demo"),
+    )
+    for args, extra in needing:
         r = _run(bare, str(bare / "finales"), *args, cwd=tmp_path)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
         lines = r.stderr.strip().splitlines()
@@ -146,6 +152,16 @@ def test_commands_that_need_an_extra_say_which(bare: Path, tmp_path: Path) -> No
     # The optimiser's model needs scikit-learn: a tenant module that imports it names the extra.
     opt = _run(bare, str(bare / "finales"), "tenant", "run", "finales.optimizer.model:GP")
     assert opt.returncode == 1 and "pip install 'finales[lab]'" in opt.stderr, opt.stderr
+
+
+WHERE = "import importlib.util as u; print(u.find_spec('finales').submodule_search_locations[0])"
+
+
+def test_the_wheel_carries_the_eol_workflow_the_demo_runs(bare: Path) -> None:
+    """`finales demo eol` reads eol.yaml from the package when examples/ is not beside it."""
+    package = Path(_run(bare, str(bare / "python"), "-c", WHERE).stdout.strip())
+    shipped = package / "workflows" / "eol.yaml"
+    assert shipped.read_text() == (ROOT / "examples" / "workflows" / "eol.yaml").read_text()
 
 
 TENANT = """

@@ -727,7 +727,8 @@ def _conductivity(
         return
     with needs("demo", "'finales demo'"):
         from finales.demo.campaign import run_campaign
-    run_campaign(budget=budget, seed=seed, out=out, console=console, keep_server=keep_server)
+    with errors():
+        run_campaign(budget=budget, seed=seed, out=out, console=console, keep_server=keep_server)
 
 
 @demo_app.command("eol")
@@ -751,4 +752,7 @@ def demo_eol(
     """
     with needs("demo", "'finales demo eol'"):
         from finales.demo.eol import run_eol_campaign
-    run_eol_campaign(budget=budget, seed=seed, out=out, console=console, keep_server=keep_server)
+    with errors():
+        run_eol_campaign(
+            budget=budget, seed=seed, out=out, console=console, keep_server=keep_server
+        )

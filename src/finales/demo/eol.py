@@ -48,12 +48,14 @@ from finales.demo import eol_report
 from finales.demo.campaign import DEFAULT_REPORTS, default_out
 from finales.demo.serving import keep_serving, running
 from finales.domain.principals import Role
+from finales.errors import FinalesError
 from finales.lab import ASAB, AutoBASS, Courier, Cycler, LabClock
 from finales.lab.clock import LAB_HOUR_S
 from finales.lab.degradation import DegradationModel, held_out_error
 from finales.optimizer import Optimizer, OptimizerConfig, Pair
 from finales.testing import LocalBroker
 from finales.workflows import Orchestrator, Workflow, compile_workflow, parse, read_yaml
+from finales.workflows.model import Backoff
 
 CAMPAIGN = "eol"
 QUANTITY, METHOD = "degradationEOL", "degradation_workflow"
@@ -91,7 +93,7 @@ def at_time_scale(workflow: Workflow, *, time_scale: float, allowance_s: float) 
     def timeout(t: float | None) -> float | None:
         return None if t is None else t * time_scale + allowance_s
 
-    def backoff(b: Any) -> Any:
+    def backoff(b: Backoff | None) -> Backoff | None:
         if b is None:
             return None
         return b.model_copy(update={"initial": b.initial * time_scale, "max": b.max * time_scale})
@@ -107,6 +109,8 @@ def at_time_scale(workflow: Workflow, *, time_scale: float, allowance_s: float) 
 
 @dataclass(frozen=True)
 class Keys:
+    """The campaign admin's API key and each tenant's (by tenant name)."""
+
     admin: str
     tenants: dict[str, str] = field(default_factory=dict)
 
@@ -255,7 +259,7 @@ def _wait_for_offers(optimiser: Optimizer, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not optimiser.limitations():
         if time.monotonic() > deadline:
-            raise RuntimeError("the simulated lab did not publish its offers")
+            raise FinalesError(f"the simulated lab published no offers within {timeout_s:.0f} s")
         time.sleep(0.1)
 
 
