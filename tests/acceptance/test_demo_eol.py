@@ -129,8 +129,9 @@ def test_what_was_lost_agrees_with_the_broker(eol_demo: Demo, admin: FinalesClie
     # The summary says the same, in words.
     summary = (eol_demo.out / "summary.md").read_text()
     m = re.search(
-        r"lost: (\d+) cells in assembly, (\d+) on a faulty channel; (\d+) transports lost, "
-        r"(\d+) predictions refused as invalid, (\d+) sub-requests timed out; (\d+) retries",
+        r"lost: cells failed in assembly (\d+), cells lost to a channel fault (\d+), "
+        r"transports lost (\d+), predictions refused as invalid (\d+), sub-requests timed "
+        r"out (\d+); retries (\d+)",
         summary,
     )
     assert m, summary

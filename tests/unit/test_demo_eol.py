@@ -4,6 +4,7 @@ request's history as timeline bars, and the demo group's options."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from finales.cli import app
 from finales.demo.eol import at_time_scale, workflow_text
 from finales.demo.eol_plots import intervals
-from finales.demo.eol_report import Node
+from finales.demo.eol_report import EOLCampaign, Node, losses
 from finales.workflows import parse, read_yaml
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -94,3 +95,76 @@ def test_the_demo_group_lists_both_campaigns() -> None:
     assert result.exit_code == 0
     assert "conductivity" in result.output and "eol" in result.output
     assert "--budget" in result.output  # the conductivity campaign's options stay on `demo`
+
+
+def _sub(
+    step: str,
+    data: dict[str, Any] | None,
+    *,
+    attempt: int = 1,
+    status: str = "resolved",
+    why: str = "",
+) -> Node:
+    return Node(
+        id=f"{step}-{attempt}",
+        parent_id="wf",
+        step=step,
+        index=0,
+        attempt=attempt,
+        quantity="q",
+        method="m",
+        status=status,
+        created_at=T0,
+        events=[{"at": T0, "to_status": status, "tenant": "t", "message": why}],
+        data=data,
+    )
+
+
+def test_what_was_lost_is_counted_from_the_records() -> None:
+    cell = {"cell_info": {"uuid": "c1"}, "meta": {"success": True}}
+    failed = {"cell_info": {"uuid": "c2"}, "meta": {"success": False}}
+    lost_cell = {"cell_info": {"uuid": "c1", "cell_location": {"detail_2": "lost: channel 3"}}}
+    refused = "the broker refused the result: NUL in /run_info/internal_reference"
+    nodes = [
+        _sub("assemble", {"batch_output": [cell, failed]}),
+        _sub("carry_electrolyte", {"success": False}),
+        _sub("carry_electrolyte", {"success": True}, attempt=2),
+        _sub("cycle", lost_cell),
+        _sub("predict", None, status="pending", why=refused),
+        _sub("predict", None, attempt=2, status="retracted", why="no result within 20s"),
+    ]
+    workflow = Node(
+        "wf",
+        None,
+        "workflow",
+        0,
+        1,
+        "degradationEOL",
+        "degradation_workflow",
+        "resolved",
+        T0,
+        [],
+        {"run_info": {"internal_reference": "eol-wf partial: x"}},
+    )
+    campaign = EOLCampaign(
+        seed=0,
+        budget=1,
+        reason="budget",
+        elapsed_s=1.0,
+        started_at=T0,
+        time_scale=1.0,
+        batch_size=1,
+        workflows=[workflow],
+        nodes=nodes,
+    )
+    assert losses(campaign) == {
+        "cells_ordered": 2,
+        "assembly_failures": 1,
+        "channel_faults": 1,
+        "lost_transports": 1,
+        "invalid_predictions": 1,
+        "timeouts": 1,
+        "retries": 2,
+        "retries_by_step": {"carry_electrolyte": 1, "predict": 1},
+        "workflows": {"partial": 1},
+    }

@@ -428,10 +428,10 @@ def summary_lines(
             f"(conductivity at {CONDUCTIVITY_AT_K} K of what ASAB mixed)"
         )
     lines.append(
-        f"lost: {lost['assembly_failures']} cells in assembly, {lost['channel_faults']} on a "
-        f"faulty channel; {lost['lost_transports']} transports lost, "
-        f"{lost['invalid_predictions']} predictions refused as invalid, "
-        f"{lost['timeouts']} sub-requests timed out; {lost['retries']} retries "
+        f"lost: cells failed in assembly {lost['assembly_failures']}, cells lost to a channel "
+        f"fault {lost['channel_faults']}, transports lost {lost['lost_transports']}, "
+        f"predictions refused as invalid {lost['invalid_predictions']}, sub-requests timed "
+        f"out {lost['timeouts']}; retries {lost['retries']} "
         f"({', '.join(f'{k} {v}' for k, v in lost['retries_by_step'].items()) or 'none'})"
     )
     lines.append("workflows: " + ", ".join(f"{v} {k}" for k, v in lost["workflows"].items()))
