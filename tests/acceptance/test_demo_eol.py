@@ -23,7 +23,7 @@ from tests.acceptance.demos import Demo, kept_demo, run_demo
 from tests.images import png_size
 
 BUDGET = 4  # a batch of 3, then the remainder: the second is chosen by the model
-SEED = 3
+SEED = 7  # its first batch loses a trip (carried again) and cells on faulty channels
 FILES = ("results.json", "results.csv", "compositions.csv", "summary.md", "summary.html")
 FIGURES = (
     "eol_vs_composition.png",
@@ -126,6 +126,9 @@ def test_what_was_lost_agrees_with_the_broker(eol_demo: Demo, admin: FinalesClie
     counted = _lost_in_broker(admin)
     assert {k: lost[k] for k in counted} == counted
     assert counted["cells_ordered"] == 8 * BUDGET
+    # not a comparison of zeros: this seed loses things (the same every run, see below)
+    assert counted["lost_transports"] >= 1 and counted["retries"] >= 1
+    assert counted["channel_faults"] >= 1
     # The summary says the same, in words.
     summary = (eol_demo.out / "summary.md").read_text()
     m = re.search(
