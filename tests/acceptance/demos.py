@@ -92,16 +92,25 @@ def kept_demo(args: list[str], out: Path) -> Iterator[Demo]:
         proc.stdout.close()
 
 
-def run_demo(args: list[str], out: Path) -> str:
-    """``finales <args> --out <out>`` to its end; its output (a failure shows it)."""
-    done = subprocess.run(
+def start_demo(args: list[str], out: Path) -> subprocess.Popen[str]:
+    """``finales <args> --out <out>`` started, not waited for (see :func:`finished`)."""
+    return subprocess.Popen(
         [*FINALES, *args, "--out", str(out)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
         env=demo_env(),
-        timeout=STARTUP_TIMEOUT_S,
-        check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+
+
+def finished(proc: subprocess.Popen[str]) -> str:
+    """A started demo's output once it ended well (a failure shows the output)."""
+    try:
+        output, _ = proc.communicate(timeout=STARTUP_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    return output

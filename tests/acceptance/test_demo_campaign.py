@@ -15,12 +15,13 @@ import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
 
 import httpx
 import pytest
 
 from finales import __version__
-from tests.acceptance.demos import STOP_TIMEOUT_S, Demo, kept_demo, run_demo
+from tests.acceptance.demos import STOP_TIMEOUT_S, Demo, finished, kept_demo, start_demo
 from tests.images import png_size
 
 # Over ASAB's reachable compositions the model's optimum is about 0.96 S/m at 299.65 K
@@ -33,7 +34,22 @@ FIGURES = ("best_vs_time.png", "compositions.png", "concentration_trend.png")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def second_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Popen[str], Path]]:
+    """The same campaign again, by name, beside the first; compared with it below."""
+    out = tmp_path_factory.mktemp("demo-again") / "report"
+    proc = start_demo(["demo", "conductivity", "--budget", str(BUDGET), "--seed", str(SEED)], out)
+    try:
+        yield proc, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def demo(
+    tmp_path_factory: pytest.TempPathFactory, second_run: tuple[Popen[str], Path]
+) -> Iterator[Demo]:
     out = tmp_path_factory.mktemp("demo") / "report"
     with kept_demo(["demo", "--budget", str(BUDGET), "--seed", str(SEED)], out) as running:
         yield running
@@ -78,10 +94,11 @@ def _campaign(report: Path) -> list[dict[str, str]]:
     return [{k: r[k] for k in kept} for r in rows]
 
 
-def test_the_same_seed_gives_the_same_campaign(demo: Demo, tmp_path: Path) -> None:
-    again = tmp_path / "again"
-    output = run_demo(["demo", "conductivity", "--budget", str(BUDGET), "--seed", str(SEED)], again)
-    assert f"report in {again.resolve()}:" in output
+def test_the_same_seed_gives_the_same_campaign(
+    demo: Demo, second_run: tuple[Popen[str], Path]
+) -> None:
+    proc, again = second_run
+    assert f"report in {again.resolve()}:" in finished(proc)
     first, second = _campaign(demo.out), _campaign(again)
     assert len(first) == 20 + 4 + BUDGET  # the model sweep, the MD runs, the experiments
     assert second == first  # the same compositions and values, in the same order
