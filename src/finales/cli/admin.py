@@ -648,8 +648,10 @@ def tenant_list(as_json: JsonOpt = False) -> None:
 
 
 demo_app = typer.Typer(
-    help="Run a demonstrator campaign on a local broker (without a command: the conductivity "
-    "campaign).",
+    help="Run a demonstrator campaign on a local broker, every tenant simulated. Without a "
+    "command: the conductivity campaign, with the options below (report: results.json, "
+    "results.csv, summary.md, summary.html, best_vs_time.png, compositions.png, "
+    "concentration_trend.png); `finales demo eol`: the end-of-life campaign.",
 )
 OutOpt = Annotated[
     Path | None,

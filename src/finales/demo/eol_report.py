@@ -140,8 +140,8 @@ def collect(
     roots = sorted(
         (
             r
-            for r in admin.iter_requests(quantity=WORKFLOW[0])
-            if r.parent_request_id is None and WORKFLOW[1] in r.methods
+            for r in admin.iter_requests(quantity=WORKFLOW[0], method=WORKFLOW[1])
+            if r.parent_request_id is None
         ),
         key=lambda r: r.created_at,
     )
