@@ -58,12 +58,27 @@ def test_export_from_the_local_database(
 
     run(env, "export", "jsonld", str(tmp_path / "kinds"), "--per-kind")
     names = sorted(p.name for p in (tmp_path / "kinds").iterdir())
-    assert names == ["capabilities.jsonld", "requests.jsonld", "results.jsonld", "tenants.jsonld"]
+    assert names == [
+        "capabilities.jsonld",
+        "chemicals.jsonld",
+        "requests.jsonld",
+        "results.jsonld",
+        "tenants.jsonld",
+    ]
     per_kind = _graph(*(tmp_path / "kinds").iterdir())
     assert isomorphic(per_kind, graph)
     results_only = _graph(tmp_path / "kinds" / "results.jsonld")
     assert set(results_only.subjects(RDF.type, FIN.Result)) == {result}
     assert not set(results_only.subjects(RDF.type, FIN.Tenant))
+    # Each file stands alone against the shapes; chemicals are described once, in theirs.
+    for path in (tmp_path / "kinds").iterdir():
+        ok, _, text = pyshacl.validate(_graph(path), shacl_graph=shapes_graph())
+        assert ok, (path.name, text)
+    chemicals = _graph(tmp_path / "kinds" / "chemicals.jsonld")
+    assert set(chemicals.subjects(RDF.type, FIN.Chemical)) == set(
+        graph.subjects(RDF.type, FIN.Chemical)
+    )
+    assert not set(results_only.subjects(RDF.type, FIN.Chemical))
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")

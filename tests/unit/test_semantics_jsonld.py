@@ -121,7 +121,11 @@ def test_a_result_s_values_expand_to_their_concepts_and_units() -> None:
 
 
 def test_formulation_values_name_their_chemical() -> None:
-    graph = to_graph(result_to_jsonld(wire_result("conductivity", "two_electrode")))
+    doc = result_to_jsonld(wire_result("conductivity", "two_electrode"))
+    mentions = [v["finales:chemical"] for v in doc["hasProperty"] if "finales:chemical" in v]
+    described = [m for m in mentions if m["@id"].endswith(LIPF6) and "finales:smiles" in m]
+    assert len(described) == 1 and len([m for m in mentions if m["@id"].endswith(LIPF6)]) > 1
+    graph = to_graph(doc)
     lipf6 = rdflib.URIRef(chemical_iri(LIPF6))
     pointers = {str(graph.value(node, FIN.pointer)) for node in graph.subjects(FIN.chemical, lipf6)}
     assert "/parameters/formulation/0/fraction" in pointers
@@ -271,3 +275,18 @@ def test_the_loader_serves_the_vendored_contexts_only() -> None:
         expand(doc)
     assert "https://example.org/other-context" in repr(failed.value.__dict__) + str(failed.value)
     assert jsonld.get_document_loader() is not document_loader
+
+
+def test_keys_that_are_no_iri_characters_are_escaped_in_the_value_iri() -> None:
+    result = wire_result("conductivity", "molecular_dynamics")
+    result["data"]["number_molecules_per_component"] = {"ethylene carbonate": 600, "a/b": 3}
+    graph = to_graph(result_to_jsonld(result))
+    found = {
+        str(graph.value(node, FIN.pointer)): str(node)
+        for node in graph.subjects(RDF.type, rdflib.URIRef(TERMS["COUNT"].concept))
+    }
+    base = "urn:finales:result:res-1#/data/number_molecules_per_component/"
+    assert found == {
+        "/data/number_molecules_per_component/ethylene carbonate": base + "ethylene%20carbonate",
+        "/data/number_molecules_per_component/a~1b": base + "a~1b",
+    }

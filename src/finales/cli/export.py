@@ -8,7 +8,8 @@ server extra) - and writes it with :func:`finales.semantics.snapshot_to_jsonld`:
 - default: one graph, ``DIR/finales.jsonld`` (capabilities, tenants, agents, requests,
   results in one ``@graph``);
 - ``--per-kind``: one graph per kind, ``DIR/capabilities.jsonld``, ``tenants.jsonld`` (with
-  the agents that posted requests without a tenant), ``requests.jsonld``, ``results.jsonld``.
+  the agents that posted requests without a tenant), ``chemicals.jsonld`` (the chemicals the
+  values are of, which the others refer to), ``requests.jsonld``, ``results.jsonld``.
 
 Each file names the BattINFO battery context by its URL and embeds the finales context
 (see docs/semantics.md). Files are written whole or not at all (a temporary file, renamed).
@@ -37,6 +38,7 @@ export_app = typer.Typer(
 KINDS = {
     "capabilities": ("finales:Capability",),
     "tenants": ("finales:Tenant", "prov:Agent"),
+    "chemicals": ("finales:Chemical",),
     "requests": ("finales:Request",),
     "results": ("finales:Result",),
 }
@@ -94,8 +96,8 @@ def jsonld(
         bool,
         typer.Option(
             "--per-kind",
-            help="one file per kind (capabilities, tenants, requests, results) instead of "
-            "one graph in finales.jsonld",
+            help="one file per kind (capabilities, tenants, chemicals, requests, results) "
+            "instead of one graph in finales.jsonld",
         ),
     ] = False,
     server: ServerOpt = None,

@@ -72,6 +72,7 @@ Processing (needs ``pip install finales[semantics]``: pyld, rdflib; imported laz
 """
 
 from .documents import (
+    Chemicals,
     Schemas,
     capability_to_jsonld,
     graph_document,
@@ -112,6 +113,7 @@ __all__ = [
     "ELECTROCHEMISTRY_CONTEXT_URL",
     "FINALES_CONTEXT",
     "VOCAB",
+    "Chemicals",
     "Schemas",
     "capability_iri",
     "capability_to_jsonld",

@@ -81,6 +81,7 @@ def _ref(iri: str) -> dict[str, str]:
     return {"@id": iri}
 
 
+@cache
 def _compact(iri: str) -> str:
     """``iri`` with a prefix of the finales context, where one fits (``emmo:Kelvin``)."""
     for prefix, ns in FINALES_CONTEXT.items():
@@ -126,6 +127,10 @@ class Schemas:
         self.by_id: dict[str, Json] = {}
         self.by_key: dict[tuple[str, str], Json] = {}
         self.builtin = builtin
+        self._builtins: dict[tuple[str, str, str], Json | None] = {}
+        # Which schema nodes hold an annotation somewhere below, by id(): valid as long as
+        # the schemas live, which they do here (see _Values.holds_concept).
+        self.pruning: dict[int, bool] = {}
         for cap in capabilities:
             plain = _plain(cap)
             self.by_id[str(plain["id"])] = plain
@@ -143,11 +148,16 @@ class Schemas:
             return found
         if not self.builtin:
             return None
-        try:
-            builtin = builtin_capability(quantity, method)
-        except NotFound:
-            return None
-        return builtin.request_schema() if which == "request" else builtin.result_schema()
+        key = (which, quantity, method)
+        if key not in self._builtins:  # the library makes a fresh copy on each call
+            try:
+                builtin = builtin_capability(quantity, method)
+            except NotFound:
+                self._builtins[key] = None
+            else:
+                fresh = builtin.request_schema() if which == "request" else builtin.result_schema()
+                self._builtins[key] = fresh
+        return self._builtins[key]
 
 
 def _schemas(capabilities: Schemas | Iterable[Any] | None) -> Schemas:
@@ -210,15 +220,70 @@ def _escape(key: str) -> str:
     return str(key).replace("~", "~0").replace("/", "~1")
 
 
+class Chemicals:
+    """The chemicals the values of a document are of, each described once.
+
+    By default the first mention embeds the description (IRI, InChIKey, SMILES) and later
+    ones refer to it; with ``separate`` every mention refers, and :attr:`nodes` holds the
+    descriptions for the enclosing graph to list once (``snapshot_to_jsonld`` does this).
+    """
+
+    def __init__(self, *, separate: bool = False) -> None:
+        self.separate = separate
+        self.nodes: dict[str, Json] = {}
+
+    def mention(self, chem: Json) -> Json:
+        known = self.nodes.get(chem["@id"])
+        if known is None:
+            self.nodes[chem["@id"]] = chem
+            return {"@id": chem["@id"]} if self.separate else chem
+        known.update(chem)  # a SMILES learnt later lands where it was described
+        return {"@id": chem["@id"]}
+
+
 class _Values:
     """Walks an instance and its schema together, collecting one node per annotated number."""
 
-    def __init__(self, owner: str, root: Json) -> None:
+    def __init__(
+        self, owner: str, root: Json, chemicals: Chemicals, pruning: dict[int, bool]
+    ) -> None:
         self.owner = owner
         self.root = root
+        self.chemicals = chemicals
+        self.pruning = pruning
         self.nodes: dict[str, Json] = {}
 
+    def holds_concept(self, node: Any) -> bool:
+        """Whether an annotation lies at or below the schema node ``node`` (memoised by the
+        node's identity, so that parts of an instance no annotation covers are skipped). A
+        node met again while being searched (a recursive schema) counts as holding one:
+        that costs a walk, never a value."""
+        key = id(node)
+        known = self.pruning.get(key)
+        if known is not None:
+            return known
+        self.pruning[key] = True
+        resolved = resolve(self.root, node)
+        found = False
+        if isinstance(resolved, dict):
+            children: list[Any] = [
+                *resolved.get("anyOf", []),
+                *resolved.get("allOf", []),
+                *resolved.get("oneOf", []),
+                *resolved.get("properties", {}).values(),
+                *resolved.get("prefixItems", []),
+                *resolved.get("patternProperties", {}).values(),
+                *[resolved[k] for k in ("items", "additionalProperties") if k in resolved],
+            ]
+            found = CONCEPT_KEY in resolved or any(
+                self.holds_concept(c) for c in children if isinstance(c, dict)
+            )
+        self.pruning[key] = found
+        return found
+
     def walk(self, node: Any, value: Any, pointer: str, chem: Json | None, depth: int) -> None:
+        if not isinstance(node, dict) or not self.holds_concept(node):
+            return
         node = resolve(self.root, node)
         if not isinstance(node, dict) or depth > MAX_DEPTH or value is None:
             return
@@ -252,7 +317,7 @@ class _Values:
             self.walk(sub, item, f"{pointer}/{_escape(key)}", inner, depth + 1)
 
     def emit(self, note: Json, value: Any, pointer: str, chem: Json | None) -> None:
-        if _is_pair(note) and isinstance(value, list) and len(value) == 2:
+        if isinstance(value, list) and len(value) == 2 and _is_pair(note):
             if _number(value[0]):
                 self.add(note, value[0], pointer, chem, uncertainty=value[1])
             return
@@ -278,15 +343,24 @@ class _Values:
         if _number(uncertainty):
             node["finales:uncertainty"] = _literal(uncertainty)
         if chem is not None:
-            node["finales:chemical"] = chem
+            node["finales:chemical"] = self.chemicals.mention(dict(chem))
         self.nodes[pointer] = node
 
 
-def value_nodes(owner: str, schema: Json | None, instance: Any, pointer: str) -> list[Json]:
-    """The value nodes of ``instance`` (found at ``pointer`` in its owner ``owner``)."""
+def value_nodes(
+    owner: str,
+    schema: Json | None,
+    instance: Any,
+    pointer: str,
+    chemicals: Chemicals | None = None,
+    pruning: dict[int, bool] | None = None,
+) -> list[Json]:
+    """The value nodes of ``instance`` (found at ``pointer`` in its owner ``owner``).
+    ``pruning`` (e.g. :attr:`Schemas.pruning`) keeps what was learnt about ``schema``'s
+    nodes for later calls; it must not outlive the schema."""
     if not schema or instance is None:
         return []
-    walker = _Values(owner, schema)
+    walker = _Values(owner, schema, chemicals or Chemicals(), {} if pruning is None else pruning)
     walker.walk(schema, instance, pointer, None, 0)
     return list(walker.nodes.values())
 
@@ -299,9 +373,16 @@ def _with_context(node: Json, context: bool) -> Json:
 
 
 def result_to_jsonld(
-    result: Any, *, capabilities: Schemas | Iterable[Any] | None = None, context: bool = True
+    result: Any,
+    *,
+    capabilities: Schemas | Iterable[Any] | None = None,
+    context: bool = True,
+    chemicals: Chemicals | None = None,
 ) -> Json:
-    """A result as JSON-LD: a ``prov:Entity`` with its values (data and parameters)."""
+    """A result as JSON-LD: a ``prov:Entity`` with its values (data and parameters).
+
+    ``chemicals`` is shared by the documents of one graph (see :class:`Chemicals`); by default
+    each chemical is described at its first mention in this document."""
     r = _plain(result)
     iri = result_iri(r["id"])
     schemas = _schemas(capabilities)
@@ -330,9 +411,12 @@ def result_to_jsonld(
     if r.get("inputs"):
         node["prov:wasDerivedFrom"] = [_ref(result_iri(i)) for i in r["inputs"]]
     q, m = r["quantity"], r["method"]
-    values = value_nodes(iri, schemas.schema("result", q, m, cap_id), r.get("data"), "/data")
+    chemicals = chemicals or Chemicals()
+    data_schema = schemas.schema("result", q, m, cap_id)
+    values = value_nodes(iri, data_schema, r.get("data"), "/data", chemicals, schemas.pruning)
+    params_schema = schemas.schema("request", q, m, cap_id)
     values += value_nodes(
-        iri, schemas.schema("request", q, m, cap_id), r.get("parameters"), "/parameters"
+        iri, params_schema, r.get("parameters"), "/parameters", chemicals, schemas.pruning
     )
     if values:
         node["hasProperty"] = values
@@ -340,7 +424,11 @@ def result_to_jsonld(
 
 
 def request_to_jsonld(
-    request: Any, *, capabilities: Schemas | Iterable[Any] | None = None, context: bool = True
+    request: Any,
+    *,
+    capabilities: Schemas | Iterable[Any] | None = None,
+    context: bool = True,
+    chemicals: Chemicals | None = None,
 ) -> Json:
     """A request as JSON-LD: a ``prov:Activity`` (as in the provenance export) with the
     values of its parameters, one set per method (each annotated by the capability version
@@ -375,9 +463,11 @@ def request_to_jsonld(
         node["finales:label"] = [f"{k}:{v}" for k, v in sorted(r["labels"].items())]
     values: list[Json] = []
     versions = r.get("capability_ids") or {}  # the versions it was validated against
+    chemicals = chemicals or Chemicals()
     for method, params in sorted((r.get("parameters") or {}).items()):
         schema = schemas.schema("request", r["quantity"], method, versions.get(method))
-        values += value_nodes(iri, schema, params, f"/parameters/{_escape(method)}")
+        pointer = f"/parameters/{_escape(method)}"
+        values += value_nodes(iri, schema, params, pointer, chemicals, schemas.pruning)
     if values:
         node["hasProperty"] = values
     return _with_context(node, context)

@@ -10,6 +10,7 @@ from finales.domain.statuses import TERMINAL_REQUEST_STATUSES
 from finales.errors import InvalidPayload
 
 from .documents import (
+    Chemicals,
     Json,
     Schemas,
     _ref,
@@ -94,7 +95,9 @@ def _activity(row: Json, events: list[Json]) -> Json:
     return node
 
 
-def _requests(tables: Mapping[str, list[Json]], schemas: Schemas) -> list[Json]:
+def _requests(
+    tables: Mapping[str, list[Json]], schemas: Schemas, chemicals: Chemicals
+) -> list[Json]:
     state = {s["request_seq"]: s for s in tables.get("request_state", [])}
     events: dict[Any, list[Json]] = defaultdict(list)
     for event in sorted(tables.get("request_events", []), key=lambda e: e["seq"]):
@@ -103,13 +106,15 @@ def _requests(tables: Mapping[str, list[Json]], schemas: Schemas) -> list[Json]:
     for row in sorted(tables["requests"], key=lambda r: r["seq"]):
         st = state.get(row["seq"], {})
         wire = {**row, "status": st.get("status"), "reserved_by": st.get("reserved_by")}
-        node = request_to_jsonld(wire, capabilities=schemas, context=False)
+        node = request_to_jsonld(wire, capabilities=schemas, context=False, chemicals=chemicals)
         node.update(_activity(row, events[row["seq"]]))
         nodes.append(node)
     return nodes
 
 
-def _results(tables: Mapping[str, list[Json]], schemas: Schemas) -> list[Json]:
+def _results(
+    tables: Mapping[str, list[Json]], schemas: Schemas, chemicals: Chemicals
+) -> list[Json]:
     request_ids = {r["seq"]: r["id"] for r in tables["requests"]}
     state = {s["result_seq"]: s for s in tables.get("result_state", [])}
     nodes = []
@@ -121,7 +126,9 @@ def _results(tables: Mapping[str, list[Json]], schemas: Schemas) -> list[Json]:
             "status": st.get("status"),
             "superseded_by": st.get("superseded_by"),
         }
-        nodes.append(result_to_jsonld(wire, capabilities=schemas, context=False))
+        nodes.append(
+            result_to_jsonld(wire, capabilities=schemas, context=False, chemicals=chemicals)
+        )
     return nodes
 
 
@@ -139,8 +146,9 @@ def _principals(tables: Mapping[str, list[Json]]) -> list[Json]:
 
 def snapshot_to_jsonld(snapshot: Mapping[str, Any]) -> Json:
     """The whole snapshot (``GET /api/v1/export/snapshot``, format json) as one JSON-LD
-    document: capabilities, tenants, agents, requests (PROV activities with their timing),
-    results (with their values), in ``@graph``, oldest first. Values are annotated with the
+    document: capabilities, tenants, agents, the chemicals values are of (each once; values
+    refer to them), requests (PROV activities with their timing), results (with their
+    values), in ``@graph``, oldest first. Values are annotated with the
     schemas of the snapshot's own capabilities (each result by the version it was validated
     against). Raises :class:`finales.errors.InvalidPayload` for anything but a snapshot."""
     tables = _tables(snapshot)
@@ -149,6 +157,8 @@ def snapshot_to_jsonld(snapshot: Mapping[str, Any]) -> Json:
     nodes = [capability_to_jsonld(c, context=False) for c in caps]
     nodes += [tenant_to_jsonld(t, context=False) for t in _tenants(tables)]
     nodes += _principals(tables)
-    nodes += _requests(tables, schemas)
-    nodes += _results(tables, schemas)
-    return graph_document(nodes)
+    chemicals = Chemicals(separate=True)
+    activities = _requests(tables, schemas, chemicals)
+    entities = _results(tables, schemas, chemicals)
+    nodes += sorted(chemicals.nodes.values(), key=lambda c: str(c["@id"]))
+    return graph_document([*nodes, *activities, *entities])

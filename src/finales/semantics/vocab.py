@@ -12,6 +12,7 @@ finales' own terms (``finales:quantity``, ``finales:Result``...) live in
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -63,6 +64,11 @@ def chemical_iri(inchikey: str) -> str:
     return INCHIKEY + quote(inchikey, safe="-")
 
 
+_PLAIN_POINTER = re.compile(r"[A-Za-z0-9/~\-._]*")
+
+
 def value_iri(owner_iri: str, pointer: str) -> str:
     """The IRI of the value at JSON ``pointer`` inside the thing ``owner_iri`` names."""
+    if _PLAIN_POINTER.fullmatch(pointer):  # the common case: nothing to escape
+        return f"{owner_iri}#{pointer}"
     return f"{owner_iri}#{quote(pointer, safe='/~-._')}"
