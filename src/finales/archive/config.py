@@ -145,7 +145,7 @@ class Schedule(_Strict):
 class FileCut(_Strict):
     """How the dataset is cut into files so that old files stay unchanged when data arrive."""
 
-    cut: Literal["month", "campaign"] = "month"
+    cut: Literal["month", "week", "campaign"] = "month"
     campaign_label: str = Field(
         "campaign", min_length=1, description="with cut: campaign, the request label naming it"
     )

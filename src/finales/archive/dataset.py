@@ -6,8 +6,8 @@ events are append-only in the broker, so
 * ``capabilities.jsonl``, ``capability-events.jsonl``, ``tenants.jsonl``, ``offers.jsonl``:
   the catalogue and who serves what (small; they change when it does);
 * ``requests-<period>.jsonl``, ``results-<period>.jsonl``: the records created in a period
-  (a month, UTC, e.g. ``results-2026-11.jsonl``; or a campaign: the value of a request
-  label);
+  (a month, UTC, e.g. ``results-2026-11.jsonl``; an ISO week, ``results-2026-W48.jsonl``;
+  or a campaign: the value of a request label);
 * ``events-<period>.jsonl``: the status changes of requests and results *that happened* in
   the period (cut by the event's own time, so an old month gains nothing when an old
   request is resolved today);
@@ -36,6 +36,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from finales.archive.config import ArchiveConfig
@@ -90,6 +91,15 @@ def jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
     return "".join(dumps(row) + "\n" for row in rows).encode("utf-8")
 
 
+def time_period(at: str, cut: str) -> str:
+    """The period of an ISO 8601 UTC time stamp: ``2026-11`` (month) or ``2026-W48`` (ISO
+    week, whose days may straddle two months)."""
+    if cut == "month":
+        return at[:7]
+    year, week, _ = datetime.fromisoformat(at).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def period_name(value: str) -> str:
     """A campaign label as a file name: safe characters, with a short hash if any changed."""
     safe = _SAFE.sub("_", value)[:80] or "_"
@@ -118,15 +128,17 @@ class _Cutter:
         self.result_id = {r["seq"]: r["id"] for r in results}
         self.request_period = {r["seq"]: self._period(r, r["created_at"]) for r in self.requests}
         self.result_period = {
-            r["seq"]: self.request_period.get(r["request_seq"]) or r["created_at"][:7]
-            if self.cut.cut == "campaign"
-            else r["created_at"][:7]
+            r["seq"]: (
+                self.request_period.get(r["request_seq"], UNLABELLED)
+                if self.cut.cut == "campaign"
+                else time_period(r["created_at"], self.cut.cut)
+            )
             for r in self.results
         }
 
     def _period(self, request: Mapping[str, Any], at: str) -> str:
-        if self.cut.cut == "month":
-            return at[:7]
+        if self.cut.cut != "campaign":
+            return time_period(at, self.cut.cut)
         labels = request.get("labels") or {}
         campaign = labels.get(self.cut.campaign_label)
         return period_name(campaign) if isinstance(campaign, str) else UNLABELLED
@@ -198,8 +210,8 @@ class _Cutter:
         }
 
     def _event_period(self, at: str, owner_period: str | None) -> str:
-        if self.cut.cut == "month":
-            return at[:7]
+        if self.cut.cut != "campaign":
+            return time_period(at, self.cut.cut)
         return owner_period or UNLABELLED
 
     def sub_snapshot(self, period: str) -> dict[str, Any]:
@@ -282,7 +294,7 @@ def build_files(
     """The data files of a snapshot (without checksums and crate), the number of results and
     the newest time stamp."""
     cutter = _Cutter(snapshot, config)
-    unit = "month (UTC)" if config.files.cut == "month" else "campaign"
+    unit = {"month": "month (UTC)", "week": "ISO week (UTC)"}.get(config.files.cut, "campaign")
     files = _catalogue(cutter.tables)
     per_kind = (
         ("requests", cutter.request_rows(), "Requests created in the {} {}."),
