@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,43 @@ def test_the_readme_archive_walk_runs(
     files = re.search(r"^1 10\.5072/finales-double\.(\w{5}-\w{5}) (\d+) files$", out, re.M)
     assert files is not None and files.group(1) == record.group(1), out
     assert int(files.group(2)) >= 10
+
+
+def test_every_runs_as_a_tenant_until_sigterm(lab: ArchiveLab, tmp_path: Path) -> None:
+    """``--every``: a run, then another after the interval that finds the new results; a
+    failing run does not end the loop; SIGTERM ends it with status 0."""
+    folder = tmp_path / "crate"
+    config = _write(tmp_path, config_dict({"kind": "rocrate", "folder": str(folder)}))
+    env = _env(FINALES_SERVER_URL=lab.broker.url, FINALES_API_KEY=lab.archiver_key)
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [*ARCHIVE, "--config", str(config), "--every", "1s"],
+            env=env,
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        try:
+            _until(lambda: [r.data["version"] for r in lab.deposits()] == [1])
+            lab.post_results(1, temperature=340.0)
+            _until(lambda: [r.data["version"] for r in lab.deposits()] == [1, 2])
+            # A run that fails (the folder now names another archive) does not end the loop.
+            (folder / ".finales-archive.json").write_text('{"identifier": "someone else"}')
+            _until(lambda: "choose another folder" in err.read_text())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, err.read_text()
+    printed = out.read_text()
+    assert "write crate: version 1 of urn:finales:archive:test-lab" in printed
+    assert "write crate: version 2 of urn:finales:archive:test-lab" in printed
+    assert "holds the archive someone else, not urn:finales:archive:test-lab" in err.read_text()
+
+
+def _until(condition: Any, timeout_s: float = 60) -> None:
+    """Poll until ``condition()`` holds (a bound on waiting, not a timed assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the archiver did not get there in time"
+        time.sleep(0.1)
