@@ -21,6 +21,8 @@ from finales.errors import FinalesError
 if TYPE_CHECKING:
     from finales.archive import ArchiveConfig, RunReport
 
+SNAPSHOT_TIMEOUT_S = 900.0
+
 archive_app = typer.Typer(
     help="The archiver: publish the broker's data to InvenioRDM or an RO-Crate folder.",
     no_args_is_help=True,
@@ -101,7 +103,8 @@ def _once(config: ArchiveConfig, *, dry_run: bool, as_json: bool) -> None:
     key = config.broker.api_key.read("broker.api_key")
     target, close = make_target(config)
     try:
-        with FinalesClient(url, api_key=key) as client:
+        # A snapshot of a large broker takes a while to make and to send: one long call.
+        with FinalesClient(url, api_key=key, timeout_s=SNAPSHOT_TIMEOUT_S) as client:
             report = run_once(config, client=client, target=target, dry_run=dry_run)
     finally:
         close()
