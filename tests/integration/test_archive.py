@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from finales.archive import ArchiveError, make_target, run_once
+from finales.archive.config import parse
 from finales.archive.invenio import InvenioClient
 from finales.archive.invenio import InvenioTarget as Depositor
 from finales.archive.invenio_double import InvenioDouble
@@ -24,6 +25,7 @@ from tests.archive_support import (
     TOKEN,
     TOKEN_ENV,
     ArchiveLab,
+    config_dict,
     folder_config,
     invenio_config,
     make_lab,
@@ -317,3 +319,18 @@ def test_two_records_with_one_identifier_are_not_guessed_between(
         run(lab, config)
     client.close()
     assert not d.records and lab.deposits() == []
+
+
+def test_the_record_is_submitted_to_its_community_once(
+    lab: ArchiveLab, double: tuple[InvenioDouble, str]
+) -> None:
+    d, url = double
+    data = config_dict({"kind": "invenio", "url": url, "token": {"env": TOKEN_ENV}})
+    data["record"]["community"] = "big-map"
+    config = parse(data, "test")
+    first = run(lab, config).deposit
+    assert d.communities == {d.records[first.record_id].parent: ["big-map"]}
+    lab.post_results(1, temperature=315.0)
+    run(lab, config)
+    posts = [p for m, p, s in d.log if m == "POST" and p.endswith("/communities")]
+    assert posts == [f"/api/records/{first.record_id}/communities"]

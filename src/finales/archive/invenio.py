@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -243,8 +243,6 @@ class InvenioTarget:
             "files": {"enabled": True},
             "metadata": metadata,
         }
-        if r.community:
-            body["parent"] = {"communities": {"default": r.community}}
         return body
 
     # ------------------------------------------------------------------ reading
@@ -340,19 +338,29 @@ class InvenioTarget:
         uploaded = self._reconcile(draft, dataset)
         self._check_complete(draft, dataset)
         record = self.client.json("POST", draft["links"]["publish"], idempotent=False)
-        files = {e["key"]: _md5(e) or "" for e in self.files_of(record)}
-        sizes = {e["key"]: int(e.get("size") or 0) for e in self.files_of(record)}
-        return Deposit(
-            record_id=record["id"],
-            parent_id=(record.get("parent") or {}).get("id"),
-            version=record["versions"]["index"],
-            doi=((record.get("pids") or {}).get("doi") or {}).get("identifier"),
-            url=record["links"].get("self_html"),
-            files=files,
-            sizes=sizes,
+        self._submit_to_community(record)
+        deposit = self.describe(record)
+        return replace(
+            deposit,
             uploaded=[f.key for f in uploaded],
             bytes_uploaded=sum(f.size for f in uploaded),
         )
+
+    def _submit_to_community(self, record: Mapping[str, Any]) -> None:
+        """Ask the configured community to include the record (once: communities hold the
+        parent, so every version is in it). The record is published either way; a refusal is
+        logged, not fatal, and asked again by the next run that publishes."""
+        community = self.config.record.community
+        link = record["links"].get("communities")
+        ids = ((record.get("parent") or {}).get("communities") or {}).get("ids") or []
+        if not community or not link or community in ids:
+            return
+        try:
+            self.client.json(
+                "POST", link, idempotent=False, json={"communities": [{"id": community}]}
+            )
+        except ArchiveError as exc:
+            log.warning("record %s published; community %s: %s", record["id"], community, exc)
 
     def describe(self, record: Mapping[str, Any]) -> Deposit:
         """A published version as a Deposit (what this run sent is not known)."""

@@ -17,6 +17,7 @@ invenio-records-resources:
 * publish refuses (400, ``{"status", "message", "errors": [{"field", "messages"}]}``) a
   draft without files ("Missing uploaded files. ..."), with pending files ("One or more
   files have not completed their transfer, please wait."), or missing required metadata;
+* ``POST /api/records/{id}/communities`` (inclusion requests, accepted at once here);
 * ``GET /api/user/records`` (the token owner's drafts and records, ``q`` on
   ``metadata.identifiers.identifier:"..."``), ``GET /api/records/{id}``, ``.../files``,
   ``.../versions``;
@@ -143,6 +144,7 @@ class InvenioDouble:
         self.tokens = dict(tokens or {})  # token -> owner; owner "read-only:<x>" cannot write
         self.mint_doi = mint_doi
         self.drafts: dict[str, Entity] = {}
+        self.communities: dict[str, list[str]] = {}  # parent id -> community ids (accepted)
         self.records: dict[str, Entity] = {}
         self.lock = threading.RLock()
         self.faults: list[Fault] = []
@@ -197,6 +199,7 @@ class InvenioDouble:
             Route(files, self._draft_files, methods=["GET", "POST"]),
             Route(base + "/draft", self._draft, methods=["GET", "PUT", "DELETE"]),
             Route(base + "/versions/latest", self._latest, methods=["GET"]),
+            Route(base + "/communities", self._communities, methods=["POST"]),
             Route(base + "/versions", self._versions, methods=["GET", "POST"]),
             Route(base + "/files/{key:path}/content", self._record_content, methods=["GET"]),
             Route(base + "/files", self._record_files, methods=["GET"]),
@@ -283,6 +286,7 @@ class InvenioDouble:
         }
         if e.published:
             links.update(self=api, self_html=f"{self._base}/records/{e.id}", files=f"{api}/files")
+            links["communities"] = f"{api}/communities"
         else:
             links.update(
                 self=f"{api}/draft",
@@ -310,7 +314,11 @@ class InvenioDouble:
             "access": e.body.get("access", {"record": "public", "files": "public"}),
             "files": {"enabled": e.body.get("files", {}).get("enabled", True)},
             "metadata": e.body.get("metadata", {}),
-            "parent": {"id": e.parent, "access": {"owned_by": {"user": e.owner}}},
+            "parent": {
+                "id": e.parent,
+                "access": {"owned_by": {"user": e.owner}},
+                "communities": {"ids": list(self.communities.get(e.parent, []))},
+            },
             "pids": {"doi": {"identifier": e.doi, "provider": "datacite"}} if e.doi else {},
             "links": self._links(e),
             "versions": {
@@ -564,6 +572,31 @@ class InvenioDouble:
             return 201, self._render(draft)
 
         return await self._handle(request, work, write=request.method == "POST")
+
+    async def _communities(self, request: Request) -> Response:
+        """Inclusion in communities (accepted at once here; a real community may review)."""
+        record_id = request.path_params["id"]
+
+        def work(owner: str, body: Any) -> tuple[int, Any]:
+            record = self._record_of(record_id)
+            if record.owner != owner:
+                raise Answer(403, FORBIDDEN)
+            wanted = body.get("communities") if isinstance(body, dict) else None
+            if not isinstance(wanted, list) or not all(isinstance(c, dict) for c in wanted):
+                raise Answer(
+                    400,
+                    "A validation error occurred.",
+                    [{"field": "communities", "messages": ["Missing data for required field."]}],
+                )
+            ids = self.communities.setdefault(record.parent, [])
+            processed = []
+            for c in wanted:
+                if c.get("id") and c["id"] not in ids:
+                    ids.append(str(c["id"]))
+                    processed.append({"community_id": c["id"], "request_id": _new_id()})
+            return 200, {"processed": processed, "errors": []}
+
+        return await self._handle(request, work, write=True)
 
     async def _latest(self, request: Request) -> Response:
         record_id = request.path_params["id"]
