@@ -29,6 +29,7 @@ from finales.semantics import (
     document_loader,
     expand,
     graph_document,
+    ontology_graph,
     request_to_jsonld,
     result_to_jsonld,
     tenant_to_jsonld,
@@ -290,3 +291,39 @@ def test_keys_that_are_no_iri_characters_are_escaped_in_the_value_iri() -> None:
         "/data/number_molecules_per_component/ethylene carbonate": base + "ethylene%20carbonate",
         "/data/number_molecules_per_component/a~1b": base + "a~1b",
     }
+
+
+GENERAL = """
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT ?result ?label ?value WHERE {
+    ?general skos:prefLabel ?wanted .
+    ?class rdfs:subClassOf* ?general ; skos:prefLabel ?label .
+    ?node a ?class ; ?hasNumericalPart ?part .
+    ?part ?hasNumberValue ?value .
+    ?result ?hasProperty ?node .
+}
+"""
+
+
+def test_a_general_class_finds_the_values_of_its_sub_classes() -> None:
+    """What docs/semantics.md shows a search doing: the result documents and the vendored
+    ontology in one graph, a general class, every value of a class below it."""
+    conductivity = result_to_jsonld(wire_result("conductivity", "two_electrode"))
+    cycling = result_to_jsonld(wire_result("capacity", "cycling", id="res-2"))
+    graph = ontology_graph() + to_graph(conductivity) + to_graph(cycling)
+
+    def found(label: str) -> set[tuple[str, str]]:
+        rows = graph.query(
+            GENERAL,
+            initBindings={"wanted": rdflib.Literal(label, lang="en"), **EMMO_RELATIONS},
+        )
+        return {(str(r[0]), str(r[1])) for r in rows}  # type: ignore[index]
+
+    electrochemical = found("ElectrochemicalQuantity")
+    assert ("urn:finales:result:res-1", "IonicConductivity") in electrochemical
+    assert ("urn:finales:result:res-2", "ChargingCRate") in electrochemical
+    assert not any(label == "ThermodynamicTemperature" for _, label in electrochemical)
+    assert {r for r, _ in found("ElectricConductivity")} == {"urn:finales:result:res-1"}
+    # BattINFO's ElectrochemicalProperty is a nominal property: no measured value below it.
+    assert found("ElectrochemicalProperty") == set()

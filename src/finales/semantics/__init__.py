@@ -54,7 +54,16 @@ Documents (plain dicts; no JSON-LD library needed; inputs are the API's JSON or 
   document - e.g. one file per month of results.
 
 ``capabilities`` is an iterable of wire capabilities (or a :class:`Schemas`, reusable across
-calls); the schema of a (quantity, method) it lacks comes from the built-in library.
+calls, which also keeps what it learnt about the schemas); the schema of a (quantity,
+method) it lacks comes from the built-in library. ``chemicals`` (a :class:`Chemicals`)
+decides where chemicals are described: by default once per document, at the first value of
+them; ``Chemicals(separate=True)`` shared by the nodes of one graph keeps the descriptions
+apart (its ``nodes``), as ``snapshot_to_jsonld`` does.
+
+Searching by concept: join the result graphs with :func:`ontology_graph` and follow
+``rdfs:subClassOf*`` from a general class; "electrochemical property" in the everyday sense
+is BattINFO's ElectrochemicalQuantity (its ElectrochemicalProperty is a nominal property).
+docs/semantics.md has a worked query.
 
 Processing (needs ``pip install finales[semantics]``: pyld, rdflib; imported lazily):
 
