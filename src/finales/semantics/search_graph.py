@@ -262,15 +262,19 @@ class SearchGraph:
 
     # ------------------------------------------------------------------ writing
     def put(self, entries: Sequence[Entry]) -> None:
-        """Add ``entries`` (replacing what the graph held for the same results)."""
+        """Add ``entries`` (replacing what the graph held for the same results).
+
+        The store parses the JSON-LD itself (one document per batch, the context read once,
+        no Python object per triple); the projection's rows are read from the same JSON-LD
+        nodes, with the context's meaning of each term (a test checks them against the
+        parsed triples)."""
         if not entries:
             return
         text = _CONTEXT_HEAD() + json.dumps([e.node for e in entries]) + "}"
-        quads = list(ox.parse(text, format=ox.RdfFormat.JSON_LD))
-        facts = _main(_facts(quads, {result_iri(e.id): e.seq for e in entries}), entries)
+        facts = _main([f for e in entries for f in facts_of(e.seq, e.node)], entries)
         with self._lock:
             self._remove([e.id for e in entries])
-            self._store.extend(quads)
+            self._store.load(text, format=ox.RdfFormat.JSON_LD)
             self._db.executemany(
                 "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -486,51 +490,50 @@ def _main(facts: Iterable[Fact], entries: Sequence[Entry]) -> list[tuple[Any, ..
     ]
 
 
-def _facts(quads: Sequence[ox.Quad], results: dict[str, int]) -> Iterator[Fact]:
-    """One row per value node of ``results`` (IRI -> seq) found in ``quads``."""
-    p = _predicates()
-    out: dict[str, dict[str, Any]] = defaultdict(dict)
-    numbers: dict[str, float] = {}
-    parts: dict[str, str] = {}  # blank node -> value node
-    for quad in quads:
-        s, pred, o = quad.subject, quad.predicate.value, quad.object
-        if isinstance(s, ox.BlankNode):
-            if pred == p["hasNumberValue"] and isinstance(o, ox.Literal):
-                try:
-                    numbers[s.value] = float(o.value)
-                except ValueError:
-                    pass
+@lru_cache(maxsize=1)
+def _terms() -> dict[str, str]:
+    """Term -> IRI of the battery context (names of classes and relations)."""
+    terms: dict[str, str] = {}
+    for name, value in vendored_context("battery")["@context"].items():
+        iri = value.get("@id") if isinstance(value, dict) else value
+        if isinstance(iri, str) and not name.startswith("@"):
+            terms[name] = iri
+    return terms
+
+
+def _iri(term: str) -> str:
+    """A term, prefixed name or IRI of finales' documents, as the full IRI."""
+    if term in _terms():
+        return _terms()[term]
+    return _expand(term) or term
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, dict):
+        value = value.get("@value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def facts_of(seq: int, node: dict[str, Any]) -> Iterator[Fact]:
+    """One row per value node of a result's JSON-LD node (``hasProperty``)."""
+    for value in node.get("hasProperty", []):
+        part = value.get("hasNumericalPart") or {}
+        number = _number(part.get("hasNumberValue"))
+        kind = value.get("@type")
+        pointer = value.get("finales:pointer")
+        if number is None or not isinstance(kind, str) or not isinstance(pointer, str):
             continue
-        if not isinstance(s, ox.NamedNode):
-            continue
-        owner, sep, _ = s.value.partition("#")
-        if not sep or owner not in results:
-            continue
-        node = out[s.value]
-        node["seq"] = results[owner]
-        if quad.predicate == RDF_TYPE:
-            node["concept"] = _text(o)
-        elif pred == POINTER:
-            node["pointer"] = _text(o)
-        elif pred == UNIT:
-            node["unit"] = _text(o)
-        elif pred == p["hasMeasurementUnit"]:
-            node["unit_iri"] = _text(o)
-        elif pred == CHEMICAL:
-            node["chemical"] = _text(o).removeprefix(INCHIKEY)
-        elif pred == p["hasNumericalPart"] and isinstance(o, ox.BlankNode):
-            parts[o.value] = s.value
-    for blank, subject in parts.items():
-        if blank in numbers:
-            out[subject]["value"] = numbers[blank]
-    for node in out.values():
-        if "value" in node and "concept" in node and "pointer" in node:
-            yield (
-                node["seq"],
-                node["pointer"],
-                node["concept"],
-                node.get("unit"),
-                node.get("unit_iri"),
-                node.get("chemical"),
-                node["value"],
-            )
+        unit_iri = value.get("hasMeasurementUnit")
+        chemical = value.get("finales:chemical")
+        chemical_iri = chemical.get("@id") if isinstance(chemical, dict) else None
+        yield (
+            seq,
+            pointer,
+            _iri(kind),
+            value.get("finales:unit"),
+            _iri(unit_iri) if isinstance(unit_iri, str) else None,
+            chemical_iri.removeprefix(INCHIKEY) if isinstance(chemical_iri, str) else None,
+            number,
+        )

@@ -52,7 +52,9 @@ def search(
     include_amended: bool = Query(
         default=False, description="also results superseded by an amendment"
     ),
-    cursor: str | None = None,
+    cursor: str | None = Query(
+        default=None, pattern=r"^[0-9]{1,18}$", description="next_cursor of the page before"
+    ),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> JSONResponse:
     """Results by ontology concept (with its sub-classes), value ranges, tenant, method and
