@@ -18,6 +18,7 @@ from finales.semantics.search_graph import (
     SearchGraph,
     SearchQuery,
     _context_head,
+    _ntriples,
     _terms,
     facts_of,
 )
@@ -190,3 +191,38 @@ def test_unit_conversion() -> None:
     assert convert(3.4, "mPa·s", "millipascal * second") == pytest.approx(3.4)
     assert convert(1, "S/m", "kelvin") is None
     assert convert(1, "furlong", "kelvin") is None
+
+
+def _isomorphic(a: str, b: str) -> bool:
+    import rdflib
+    from rdflib.compare import isomorphic
+
+    return isomorphic(
+        rdflib.Graph().parse(data=a, format="nt"), rdflib.Graph().parse(data=b, format="nt")
+    )
+
+
+def test_the_n_triples_writer_gives_the_json_ld_parsers_graph() -> None:
+    entries = [_entry(i + 1, pair) for i, pair in enumerate(EXAMPLES)]
+    # Values the canonical forms of JSON-LD must agree on: a third, an integral float, a big
+    # number, a string to escape, and a typed value object.
+    node = dict(entries[0].node)
+    node["finales:note"] = 'a "quoted"\nline \\ here'
+    node["finales:extra"] = [1 / 3, 2.0, 1.5e300, -7, True, {"@value": 3, "@type": "xsd:double"}]
+    entries[0] = Entry(*[getattr(entries[0], f) for f in Entry.__slots__[:-1]], node)
+    text = _context_head() + json.dumps([e.node for e in entries]) + "}"
+    parsed = ox.serialize(
+        ox.parse(text, format=ox.RdfFormat.JSON_LD), format=ox.RdfFormat.N_TRIPLES
+    ).decode()
+    written, by_parser = _ntriples(entries)
+    assert by_parser == []
+    assert written.count("\n") == parsed.count("\n") > 1000
+    assert _isomorphic(written, parsed)
+
+
+def test_a_node_the_writer_does_not_handle_goes_to_the_json_ld_parser() -> None:
+    entry = _entry(1, ("conductivity", "two_electrode"))
+    odd = Entry(*[getattr(entry, f) for f in Entry.__slots__[:-1]], {**entry.node, "@reverse": {}})
+    written, by_parser = _ntriples([odd, _entry(2, ("conductivity", "two_electrode"))])
+    assert by_parser == [odd.node]
+    assert "urn:finales:result:r2" in written and "urn:finales:result:r1" not in written

@@ -20,10 +20,12 @@ Nothing here reads the database: :mod:`finales.services.search` feeds the graph.
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 import sqlite3
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from finales.errors import invalid
 from . import units
 from .documents import graph_document
 from .loader import inline_contexts, vendored_context
+from .ntriples import Unsupported, write
 from .ontology import ONTOLOGY_FILES
 from .sparql import SparqlRunner
 from .vocab import FINALES_CONTEXT, INCHIKEY, VOCAB, result_iri
@@ -64,6 +67,25 @@ def _context_head() -> str:
 
 
 _CONTEXT_HEAD = _context_head
+
+
+def _ntriples(entries: Sequence[Entry]) -> tuple[str, list[dict[str, Any]]]:
+    """N-Triples of the entries' nodes, and the nodes left to the JSON-LD parser."""
+    lines: list[str] = []
+    by_parser: list[dict[str, Any]] = []
+    batch, counter = uuid.uuid4().hex, itertools.count()
+
+    def fresh() -> str:  # blank nodes unique across batches: the store keeps their labels
+        return f"_:b{batch}n{next(counter)}"
+
+    for entry in entries:
+        mark = len(lines)
+        try:
+            write(entry.node, lines, fresh)
+        except Unsupported:
+            del lines[mark:]
+            by_parser.append(entry.node)
+    return "\n".join(lines) + "\n", by_parser
 
 
 def _context_iri(name: str) -> str:
@@ -157,9 +179,13 @@ CREATE TABLE facts (
   result_seq INTEGER NOT NULL, pointer TEXT NOT NULL, concept TEXT NOT NULL,
   unit TEXT, unit_iri TEXT, chemical TEXT, value REAL NOT NULL, main INTEGER NOT NULL);
 CREATE INDEX facts_concept_value ON facts (concept, value);
+CREATE INDEX facts_concept_chemical_value ON facts (concept, chemical, value);
 CREATE INDEX facts_result ON facts (result_seq);
+CREATE INDEX facts_main ON facts (concept, result_seq) WHERE main;
 """
 
+# A filter over more values than this is checked per result rather than made into a set.
+SET_FILTER_MAX_VALUES = 20_000
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -181,6 +207,9 @@ class SearchGraph:
         self._db.executescript(_SCHEMA)
         self._labels = self._read_labels()
         self._pref: dict[str, str] = {}
+        # The units values of each class were stored in (never shrinks: a unit left over
+        # after a removal only adds a clause that matches nothing).
+        self._units: dict[str, set[str | None]] = defaultdict(set)
         self._runner = SparqlRunner(self._store, lambda: self._lock, concurrency=sparql_concurrency)
 
     # ------------------------------------------------------------------ the ontology
@@ -237,7 +266,7 @@ class SearchGraph:
         if not wanted:
             return set()
         with self._lock:
-            used = [r[0] for r in self._db.execute("SELECT DISTINCT concept FROM facts")]
+            used = list(self._units)
         return {c for c in used if normal_label(self.pref_label(c)).endswith(wanted)}
 
     def _direct_classes(self, text: str) -> set[str]:
@@ -264,17 +293,20 @@ class SearchGraph:
     def put(self, entries: Sequence[Entry]) -> None:
         """Add ``entries`` (replacing what the graph held for the same results).
 
-        The store parses the JSON-LD itself (one document per batch, the context read once,
-        no Python object per triple); the projection's rows are read from the same JSON-LD
-        nodes, with the context's meaning of each term (a test checks them against the
-        parsed triples)."""
+        The JSON-LD nodes are written out as N-Triples (:mod:`finales.semantics.ntriples`;
+        a node using JSON-LD it does not handle goes through the store's JSON-LD parser);
+        the projection's rows are read from the same nodes, with the context's meaning of
+        each term (tests check both against the JSON-LD parser's triples)."""
         if not entries:
             return
-        text = _CONTEXT_HEAD() + json.dumps([e.node for e in entries]) + "}"
+        triples, by_parser = _ntriples(entries)
         facts = _main([f for e in entries for f in facts_of(e.seq, e.node)], entries)
         with self._lock:
             self._remove([e.id for e in entries])
-            self._store.load(text, format=ox.RdfFormat.JSON_LD)
+            self._store.load(triples, format=ox.RdfFormat.N_TRIPLES)
+            if by_parser:
+                text = _CONTEXT_HEAD() + json.dumps(by_parser) + "}"
+                self._store.load(text, format=ox.RdfFormat.JSON_LD)
             self._db.executemany(
                 "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -294,6 +326,8 @@ class SearchGraph:
             )
             self._db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", facts)
             self._db.commit()
+            for row in facts:
+                self._units[row[2]].add(row[3])
 
     def remove(self, result_ids: Iterable[str]) -> None:
         """Forget these results (deleted ones)."""
@@ -349,15 +383,14 @@ class SearchGraph:
         matched: set[str] = set()
         with self._lock:
             if q.concept is not None:
-                marks = ",".join("?" * len(q.concept.classes))
-                where.append(
-                    f"seq IN (SELECT result_seq FROM facts WHERE concept IN ({marks}) AND main)"
-                )
-                args += sorted(q.concept.classes)
+                used = self._in_use(q.concept.classes)
+                marks = ",".join("?" * len(used))
+                where.append(self._membership(f"concept IN ({marks}) AND main", used))
+                args += used
                 matched |= q.concept.classes
             for f in q.filters:
                 clause, more = self._value_clause(f)
-                where.append(f"seq IN (SELECT result_seq FROM facts WHERE {clause})")
+                where.append(self._membership(clause, more))
                 args += more
                 matched |= f.concept.classes
             rows = self._db.execute(
@@ -372,14 +405,9 @@ class SearchGraph:
 
     def _value_clause(self, f: ValueFilter) -> tuple[str, list[Any]]:
         """SQL for one value filter: the range converted into each unit the values are in."""
-        classes = sorted(f.concept.classes)
+        classes = self._in_use(f.concept.classes)
         marks = ",".join("?" * len(classes))
-        stored = [
-            r[0]
-            for r in self._db.execute(
-                f"SELECT DISTINCT unit FROM facts WHERE concept IN ({marks})", classes
-            )
-        ]
+        stored = sorted({u for c in classes for u in self._units.get(c, ())}, key=lambda u: u or "")
         parts: list[str] = []
         args: list[Any] = []
         refused: list[str] = []
@@ -417,6 +445,33 @@ class SearchGraph:
             clause += " AND chemical = ?"
             all_args.append(f.chemical)
         return clause, all_args
+
+    def _membership(self, clause: str, args: list[Any]) -> str:
+        """A filter on the results: "has a value where ``clause``".
+
+        Results are walked newest first until a page is full (``+seq``: never by the set's
+        order). A filter whose classes have few values is a set made once (``IN``: its cost
+        grows with its matches); one over many values is checked per result walked
+        (``EXISTS`` on the result's own values: its cost grows with the rows walked, so a
+        broad concept's page stays cheap however many results there are). Which one: a count
+        that stops at the bound, on the filter's own index."""
+        found = self._db.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM facts WHERE {clause} LIMIT ?)",
+            [*args, SET_FILTER_MAX_VALUES + 1],
+        ).fetchone()[0]
+        if found <= SET_FILTER_MAX_VALUES:
+            return f"+seq IN (SELECT result_seq FROM facts WHERE {clause})"
+        # The result's own values, by its index: a range index would scan the whole range
+        # once per result walked.
+        return (
+            "EXISTS (SELECT 1 FROM facts INDEXED BY facts_result "
+            f"WHERE result_seq = results.seq AND {clause})"
+        )
+
+    def _in_use(self, classes: frozenset[str]) -> list[str]:
+        """The classes some value has (of a concept's hundreds of sub-classes, a few)."""
+        used = sorted(c for c in classes if c in self._units)
+        return used or ["urn:finales:no-such-class"]  # IN () is not SQL: match nothing
 
     def _attach_values(self, hits: list[Hit], concepts: set[str]) -> None:
         """Each hit's values of the concepts asked about (its data values when none were)."""

@@ -66,6 +66,7 @@ def create_app(
         stop = asyncio.Event()
         sweeper = asyncio.create_task(_sweep_leases(state, stop))
         watcher = asyncio.create_task(watch_changes(state, stop))
+        state.search.start(state.tx.read)  # the search graph, built in a thread
         # PostgreSQL may be shared by several server processes: wake-ups cross them by
         # LISTEN/NOTIFY. SQLite is served by one process, so its notifier stays in-process.
         wakeups = None
@@ -84,6 +85,7 @@ def create_app(
             stop.set()
             await sweeper
             await watcher
+            await asyncio.to_thread(state.search.stop)
             state.logins.close()
             if database is None:
                 db.dispose()

@@ -2,11 +2,11 @@
 database's results, and answers searches and SPARQL queries from it.
 
 Where the graph lives, and how it stays current (``docs/search.md``): in memory, in every
-server process, built from the database on first use and brought up to date **before every
-search** from the results' event log (``result_events``: one row per post, amendment and
-deletion, through either door, the CLI included). A search reads the events past the last
-one applied - one indexed query, nothing when nothing happened - and re-reads the results
-they name. So a result committed anywhere (another server process on PostgreSQL, the
+server process, built from the database in the background at start and brought up to date
+**before every search** from the results' event log (``result_events``: one row per post,
+amendment and deletion, through either door, the CLI included). A search reads the events
+past the last one applied - one indexed query, nothing when nothing happened - and
+re-reads the results they name. So a result committed anywhere (another server process on PostgreSQL, the
 FINALES 2 door, an admin's CLI) is found by the next search in every process, with no
 notification to lose and nothing to store beside the database.
 
@@ -19,10 +19,12 @@ leaves a hole forever; write transactions here last milliseconds, the grace is s
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +35,7 @@ from finales.capabilities import examples
 from finales.db import tables as t
 from finales.domain.statuses import ResultStatus
 from finales.domain.views import ResultView
-from finales.errors import InvalidPayload, invalid
+from finales.errors import InvalidPayload, Unavailable, invalid
 from finales.semantics import units
 from finales.semantics.documents import Schemas, result_to_jsonld
 from finales.semantics.search_graph import (
@@ -46,8 +48,11 @@ from finales.semantics.search_graph import (
 )
 from finales.services.rows import RESULT_SELECT, result_view
 
-BATCH_EVENTS = 2000
+log = logging.getLogger("finales.services.search")
+BATCH_EVENTS = 1000
 GAP_GRACE_S = 10.0
+# How long a search waits for a build (or a long catch-up) before answering 503.
+BUILD_WAIT_S = 20.0
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -87,7 +92,10 @@ class SearchIndex:
         self._gap_grace_s = gap_grace_s
         self._clock = clock
         self._sparql_concurrency = sparql_concurrency
-        self._lock = threading.Lock()  # one catch-up at a time
+        self._lock = threading.Lock()  # one catch-up (or build) at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._applied = 0  # results applied so far (progress of a build)
         self._graph: SearchGraph | None = None
         self._mark = 0  # every event numbered up to here has been applied (or given up on)
         self._beyond: set[int] = set()  # events applied past a hole in the numbering
@@ -95,29 +103,67 @@ class SearchIndex:
         self._tenants: dict[str, str] = {}
         self._schemas = Schemas(builtin=True)
 
-    def graph(self, conn: Connection) -> SearchGraph:
-        """The graph, brought up to date with what ``conn`` sees."""
-        with self._lock:
-            if self._graph is None:
-                self._graph = SearchGraph(sparql_concurrency=self._sparql_concurrency)
-            self._catch_up(conn, self._graph)
-            return self._graph
+    def start(self, read: Callable[[], AbstractContextManager[Connection]]) -> None:
+        """Build the graph in the background (at server start), one read transaction per
+        batch, so that the first search finds it ready."""
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._build, args=(read,), name="finales-search-build", daemon=True
+        )
+        self._thread.start()
 
-    def _catch_up(self, conn: Connection, graph: SearchGraph) -> None:
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """End a background build (after its current batch)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _build(self, read: Callable[[], AbstractContextManager[Connection]]) -> None:
+        with self._lock:
+            try:
+                graph = self._ensure()
+                while not self._stop.is_set():
+                    with read() as conn:
+                        if not self._catch_up_batch(conn, graph):
+                            return
+            except Exception:  # the next search catches up itself, and says what failed
+                log.exception("building the search graph failed; searches will retry")
+
+    def graph(self, conn: Connection, *, wait_s: float = BUILD_WAIT_S) -> SearchGraph:
+        """The graph, brought up to date with what ``conn`` sees. 503 when a build (or a long
+        catch-up) holds it for more than ``wait_s``."""
+        if not self._lock.acquire(timeout=wait_s):
+            raise Unavailable(
+                f"the search graph is being built ({self._applied} results so far); "
+                "retry in a minute"
+            )
+        try:
+            graph = self._ensure()
+            while self._catch_up_batch(conn, graph):
+                pass
+            return graph
+        finally:
+            self._lock.release()
+
+    def _ensure(self) -> SearchGraph:
+        if self._graph is None:
+            self._graph = SearchGraph(sparql_concurrency=self._sparql_concurrency)
+        return self._graph
+
+    def _catch_up_batch(self, conn: Connection, graph: SearchGraph) -> bool:
+        """Apply one batch of events past the mark; True if more may follow."""
         ev = t.result_events
-        while True:
-            rows = conn.execute(
-                sa.select(ev.c.seq, ev.c.result_seq)
-                .where(ev.c.seq > self._mark)
-                .order_by(ev.c.seq)
-                .limit(BATCH_EVENTS)
-            ).all()
-            fresh = [r for r in rows if r.seq not in self._beyond]
-            if fresh:
-                self._apply(conn, graph, sorted({r.result_seq for r in fresh}))
-            advanced = self._advance([r.seq for r in rows])
-            if len(rows) < BATCH_EVENTS or not advanced:
-                return
+        rows = conn.execute(
+            sa.select(ev.c.seq, ev.c.result_seq)
+            .where(ev.c.seq > self._mark)
+            .order_by(ev.c.seq)
+            .limit(BATCH_EVENTS)
+        ).all()
+        fresh = [r for r in rows if r.seq not in self._beyond]
+        if fresh:
+            self._apply(conn, graph, sorted({r.result_seq for r in fresh}))
+        advanced = self._advance([r.seq for r in rows])
+        return len(rows) == BATCH_EVENTS and advanced
 
     def _advance(self, seqs: Sequence[int]) -> bool:
         """Move the mark over the contiguous run of ``seqs``; True if it moved."""
@@ -144,6 +190,7 @@ class SearchIndex:
         ]
         graph.remove(v.id for v in views if v.status == ResultStatus.DELETED)
         live = [v for v in views if v.status != ResultStatus.DELETED]
+        self._applied += len(views)
         self._refresh(conn, live)
         graph.put([self._entry(v) for v in live])
 
