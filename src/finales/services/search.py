@@ -5,9 +5,9 @@ Where the graph lives, and how it stays current (``docs/search.md``): in memory,
 server process, built from the database in the background at start and brought up to date
 **before every search** from the results' event log (``result_events``: one row per post,
 amendment and deletion, through either door, the CLI included). A search reads the events
-past the last one applied - one indexed query, nothing when nothing happened - and
-re-reads the results they name. So a result committed anywhere (another server process on PostgreSQL, the
-FINALES 2 door, an admin's CLI) is found by the next search in every process, with no
+past the last one applied - one indexed query, nothing when nothing happened - and re-reads
+the results they name. So a result committed anywhere (another server process on PostgreSQL,
+the FINALES 2 door, an admin's CLI) is found by the next search in every process, with no
 notification to lose and nothing to store beside the database.
 
 Event numbers are handed out at insert time but committed in any order on PostgreSQL: a
