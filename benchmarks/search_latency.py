@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import random
 import resource
@@ -137,15 +138,19 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def _times(call: Any, calls: int) -> tuple[float, float, Any]:
+def _times(call: Any, calls: int) -> tuple[float, float, Any, float]:
+    """p50 and p95 wall-clock ms, the first answer, and the CPU ms per call of this process
+    (server and client: what the machine's other load does not inflate much)."""
     first = call()
     samples = []
+    cpu0 = time.process_time()
     for _ in range(calls):
         t0 = time.perf_counter()
         call()
         samples.append((time.perf_counter() - t0) * 1000)
+    cpu_ms = (time.process_time() - cpu0) * 1000 / calls
     samples.sort()
-    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))], first
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))], first, cpu_ms
 
 
 def prepared(home: Path, n: int) -> tuple[LocalBroker, str, float]:
@@ -193,14 +198,14 @@ def run(n: int, calls: int, keep: Path | None, fill_only: bool = False) -> list[
                 flush=True,
             )
             for name, params in QUERIES.items():
-                p50, p95, first = _times(
+                p50, p95, first, cpu = _times(
                     lambda params=params: http.get("/search", params=params).raise_for_status(),
                     calls,
                 )
                 hits = len(first.json()["items"])
-                rows.append(f"| {n:,} | {name} | {hits} | {p50:.1f} | {p95:.1f} |")
+                rows.append(f"| {n:,} | {name} | {hits} | {p50:.1f} | {p95:.1f} | {cpu:.1f} |")
                 print(rows[-1], flush=True)
-            p50, p95, first = _times(
+            p50, p95, first, cpu = _times(
                 lambda: http.post("/sparql", json={"query": SPARQL_COUNT}).raise_for_status(),
                 max(10, calls // 10),
             )
@@ -234,7 +239,11 @@ def main() -> None:
     ap.add_argument("--fill-only", action="store_true", help="fill the databases and stop")
     a = ap.parse_args()
     print(f"python {platform.python_version()}, {platform.machine()}, {platform.platform()}")
-    table = ["| results | search | hits | p50 ms | p95 ms |", "|---|---|---|---|---|"]
+    print(f"load average at start: {os.getloadavg()}")
+    table = [
+        "| results | search | hits | p50 ms | p95 ms | CPU ms/call |",
+        "|---|---|---|---|---|---|",
+    ]
     for n in a.sizes:
         table += run(n, a.calls, a.keep, a.fill_only)
     print("\n".join(table))

@@ -180,11 +180,12 @@ CREATE TABLE facts (
   unit TEXT, unit_iri TEXT, chemical TEXT, value REAL NOT NULL, main INTEGER NOT NULL);
 CREATE INDEX facts_concept_value ON facts (concept, value);
 CREATE INDEX facts_concept_chemical_value ON facts (concept, chemical, value);
-CREATE INDEX facts_result ON facts (result_seq);
+CREATE INDEX facts_result ON facts (result_seq, concept, chemical, value);
 CREATE INDEX facts_main ON facts (concept, result_seq) WHERE main;
 """
 
-# A filter over more values than this is checked per result rather than made into a set.
+# A filter over more values than this is checked per result rather than made into a set
+# (measured at 100k results: making sets of 30k values cost ~200 ms a search, a walk ~50 ms).
 SET_FILTER_MAX_VALUES = 20_000
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
@@ -381,16 +382,18 @@ class SearchGraph:
             where.append("created_at < ?")
             args.append(q.until)
         matched: set[str] = set()
+        bound = SET_FILTER_MAX_VALUES
         with self._lock:
             if q.concept is not None:
                 used = self._in_use(q.concept.classes)
                 marks = ",".join("?" * len(used))
-                where.append(self._membership(f"concept IN ({marks}) AND main", used))
+                concept = f"concept IN ({marks}) AND main"
+                where.append(self._membership(concept, used, bound, own=False))
                 args += used
                 matched |= q.concept.classes
             for f in q.filters:
                 clause, more = self._value_clause(f)
-                where.append(self._membership(clause, more))
+                where.append(self._membership(clause, more, bound))
                 args += more
                 matched |= f.concept.classes
             rows = self._db.execute(
@@ -446,7 +449,7 @@ class SearchGraph:
             all_args.append(f.chemical)
         return clause, all_args
 
-    def _membership(self, clause: str, args: list[Any]) -> str:
+    def _membership(self, clause: str, args: list[Any], bound: int, *, own: bool = True) -> str:
         """A filter on the results: "has a value where ``clause``".
 
         Results are walked newest first until a page is full (``+seq``: never by the set's
@@ -457,16 +460,15 @@ class SearchGraph:
         that stops at the bound, on the filter's own index."""
         found = self._db.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM facts WHERE {clause} LIMIT ?)",
-            [*args, SET_FILTER_MAX_VALUES + 1],
+            [*args, bound + 1],
         ).fetchone()[0]
-        if found <= SET_FILTER_MAX_VALUES:
+        if found <= bound:
             return f"+seq IN (SELECT result_seq FROM facts WHERE {clause})"
-        # The result's own values, by its index: a range index would scan the whole range
-        # once per result walked.
-        return (
-            "EXISTS (SELECT 1 FROM facts INDEXED BY facts_result "
-            f"WHERE result_seq = results.seq AND {clause})"
-        )
+        # A value filter probes the result's own values of the class (result, class,
+        # chemical, value): a range index would scan the whole range per result walked. A
+        # concept probes the index of measured values (class, result).
+        hint = "INDEXED BY facts_result " if own else ""
+        return f"EXISTS (SELECT 1 FROM facts {hint}WHERE result_seq = results.seq AND {clause})"
 
     def _in_use(self, classes: frozenset[str]) -> list[str]:
         """The classes some value has (of a concept's hundreds of sub-classes, a few)."""
