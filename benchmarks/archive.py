@@ -49,8 +49,12 @@ ARCHIVE = [sys.executable, "-m", "finales.cli", "archive", "run"]
 ADMIN = Principal(id="bench", name="bench", role=Role.ADMIN)
 
 
-def seed(url: str, n: int, months: int, rng_seed: int = 1) -> dict[str, Any]:
-    """N requests and results over ``months`` months, plus an archiver; returns keys."""
+def seed(
+    url: str, n: int, months: int, *, full_last: bool = False, rng_seed: int = 1
+) -> dict[str, Any]:
+    """N requests and results over ``months`` months, plus an archiver; returns keys. With
+    ``full_last`` the current month (or week) so far holds a whole period's share, as at the
+    end of a period: the worst case for what a later run re-sends."""
     rng = random.Random(rng_seed)
     db = Database(url)
     try:
@@ -61,8 +65,19 @@ def seed(url: str, n: int, months: int, rng_seed: int = 1) -> dict[str, Any]:
         status = _statuses(n, rng, pending=105, reserved=20)
         span = timedelta(days=30.4 * months)
         t0 = now - span
+        times = [t0 + span * (i / n) for i in range(n)]
+        if full_last is not None:
+            period_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            if full_last == "week":
+                period_start = (now - timedelta(days=now.weekday())).replace(
+                    hour=0, minute=0, second=0, microsecond=0
+                )
+            share = n // (months if full_last == "month" else round(months * 30.4 / 7))
+            before = n - share
+            times = [t0 + (period_start - t0) * (i / before) for i in range(before)]
+            times += [period_start + (now - period_start) * (i / share) for i in range(share)]
         for i in range(n):
-            history.request(i + 1, t0 + span * (i / n), status[i])
+            history.request(i + 1, times[i], status[i])
         resolved = history.resolved_results
         extra = max(0, min(len(resolved), n - len(history.rows["results"])))
         for k in rng.sample(resolved, extra):
@@ -174,12 +189,22 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--compress", action="store_true", help="files.compress: true")
     parser.add_argument("--cut", choices=["month", "week"], default="month", help="files.cut")
+    parser.add_argument(
+        "--full-last-period",
+        action="store_true",
+        help="the current period holds a whole period's share (the end-of-period worst case)",
+    )
     opts = parser.parse_args()
     print(machine())
-    print(f"{opts.results} results over {opts.months} months, files.cut {opts.cut}")
+    print(
+        f"{opts.results} results over {opts.months} months, files.cut {opts.cut}, compress "
+        f"{opts.compress}, full last period {opts.full_last_period}"
+    )
     with fresh_database(opts.database_url, opts.results) as (url, home):
         t = time.perf_counter()
-        keys = seed(url, opts.results, opts.months)
+        keys = seed(
+            url, opts.results, opts.months, full_last=opts.cut if opts.full_last_period else None
+        )
         print(
             f"seeded {keys['results']} results in {time.perf_counter() - t:.1f} s "
             f"({url.split(':')[0]})"

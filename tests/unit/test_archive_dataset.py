@@ -243,6 +243,7 @@ def test_checksums_file_and_deterministic_gzip(tmp_path: Path) -> None:
     one = build_dataset(snap, _config(tmp_path, compress=True))
     two = build_dataset(snap, _config(tmp_path, compress=True))
     assert one.checksums() == two.checksums()
+    assert "graph-2026-10.jsonld.gz" in one.checksums()  # the graphs too
     packed = one.by_key()["results-2026-10.jsonl.gz"]
     assert gzip.decompress(packed.content).startswith(b'{"capability_id":"cap-1"')
     listed = dict(

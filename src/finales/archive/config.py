@@ -149,7 +149,9 @@ class FileCut(_Strict):
     campaign_label: str = Field(
         "campaign", min_length=1, description="with cut: campaign, the request label naming it"
     )
-    compress: bool = Field(False, description="gzip the JSON Lines files (deterministic)")
+    compress: bool = Field(
+        False, description="gzip the data and graph files (deterministic: no time stamp)"
+    )
 
 
 class ArchiveConfig(_Strict):

@@ -311,7 +311,6 @@ def build_files(
                     text.format(unit, period),
                 )
             )
-    files = [_compressed(f, config.files.compress) for f in files]
     if jsonld is not None:
         for period in sorted(cutter.result_rows()):
             graph = jsonld(cutter.sub_snapshot(period))
@@ -323,6 +322,7 @@ def build_files(
                     f"The results of the {unit} {period} as JSON-LD (battery ontology terms).",
                 )
             )
+    files = [_compressed(f, config.files.compress) for f in files]
     stamps = [r["created_at"] for r in cutter.requests + cutter.results]
     stamps += [e["at"] for kind in ("request_events", "result_events") for e in cutter.tables[kind]]
     return files, len(cutter.results), max(stamps, default=None)
