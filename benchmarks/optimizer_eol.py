@@ -23,13 +23,19 @@ tenant trains it). The optimiser reads the mean ln(predicted EOL) of the cells (
 ``transform = "log"``). Assembly failures and lost cells are not simulated (every batch has
 ``CELLS`` cells).
 
-A composition *reaches* a level when the ground truth of what ASAB actually mixed,
+Two criteria. *Sampled*: a composition *reaches* a level when the ground truth of what ASAB
+actually mixed,
 ``cycle_life.expected_eol`` (the median EOL of its cells, no scatter), is at least ``level`` x
 the maximum over what ASAB can make. Counted: compositions, cells (``CELLS`` per composition)
 and batches (rounds of ``Q``, for every strategy but ``bo-q1``, whose rounds are its
 compositions). Cap ``--cap`` compositions: a run that has not reached a level counts as the
-cap (shown as ">cap"). Seed s gives the k-th composition of every strategy the same mixing
-error and cells (common random numbers).
+cap (shown as ">cap"). *Recommended*: after each round (batch), every strategy names the
+composition it would report as its answer: BO the measured composition with the highest
+posterior mean of its own model (the measurement noise averaged out by the GP), random search
+and the Latin hypercube the one with the highest measured value (they have no model); the
+count is the compositions spent when that recommendation's ground truth first reaches the
+level. Seed s gives the k-th composition of every strategy the same mixing error and cells
+(common random numbers).
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ from finales.lab.composition import Composition
 from finales.lab.degradation import EOLModel
 from finales.optimizer import OptimizerConfig, chemistry
 from finales.optimizer.config import Pair
-from finales.optimizer.optimizer import Observation, State, propose, transform
+from finales.optimizer.optimizer import Observation, State, fit_model, propose, transform
 
 STRATEGIES = ("bo-q3", "bo-q1", "random", "lhs")
 LABELS = {
@@ -183,6 +189,7 @@ class Run:
     cap: int
     levels: list[float]
     reached: dict[str, int | None] = field(default_factory=dict)  # level -> compositions
+    recommended: dict[str, int | None] = field(default_factory=dict)  # the same, recommendation
     truths: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -197,12 +204,24 @@ def _done(run: Run, maximum: float) -> bool:
             key = f"{level:g}"
             if run.reached.get(key) is None and truth >= level * maximum:
                 run.reached[key] = i
-    return all(run.reached.get(f"{lv:g}") is not None for lv in run.levels)
+    return all(
+        run.reached.get(f"{lv:g}") is not None and run.recommended.get(f"{lv:g}") is not None
+        for lv in run.levels
+    )
+
+
+def _recommend(run: Run, truth: float, maximum: float) -> None:
+    """Record the levels the current recommendation (ground truth ``truth``) reaches."""
+    for level in run.levels:
+        key = f"{level:g}"
+        if run.recommended.get(key) is None and truth >= level * maximum:
+            run.recommended[key] = len(run.truths)
 
 
 def bo(run: Run, maximum: float) -> None:
     cfg = config(run.seed, q=run.q, cap=run.cap)
     state = State()
+    observed_truths: list[float] = []  # ground truth of each observation, in order
     while len(run.truths) < run.cap:
         state.posted = len(run.truths)  # the optimiser's rng is keyed by it
         n = min(run.q, run.cap - state.posted)
@@ -213,6 +232,11 @@ def bo(run: Run, maximum: float) -> None:
             run.truths.append(truth)
             if obs is not None:
                 state.observations.append(obs)
+                observed_truths.append(truth)
+        fitted = fit_model(cfg, state.observations)
+        if fitted.x_ref is not None and fitted.residual is not None:
+            best = int(np.argmax(fitted.predict(fitted.x_ref)[0]))
+            _recommend(run, observed_truths[best], maximum)
         if _done(run, maximum):
             return
 
@@ -240,8 +264,14 @@ def feasible_points(strategy: str, seed: int, n: int) -> list[tuple[float, float
 
 
 def sampling(run: Run, maximum: float) -> None:
+    best: tuple[float, float] | None = None  # (measured value, ground truth)
     for k, (x_ec, x_li) in enumerate(feasible_points(run.strategy, run.seed, run.cap)):
-        run.truths.append(run_composition(x_ec, x_li, seed=run.seed, k=k)[0])
+        truth, obs = run_composition(x_ec, x_li, seed=run.seed, k=k)
+        run.truths.append(truth)
+        if obs is not None and (best is None or obs.value > best[0]):
+            best = (obs.value, truth)
+        if best is not None and (k + 1) % run.q == 0:  # recommendations after each round
+            _recommend(run, best[1], maximum)
         if _done(run, maximum):
             return
 
@@ -266,11 +296,11 @@ def _fmt(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
 
 
-def summarise(runs: list[Run], level: float) -> dict[str, Any]:
+def summarise(runs: list[Run], level: float, *, recommended: bool = False) -> dict[str, Any]:
     """Compositions, cells and batches to the level: median, quartiles, mean, max; censored
     runs count as the cap (a statistic that falls among them is marked '>')."""
     key, cap = f"{level:g}", runs[0].cap
-    counts = [r.reached.get(key) for r in runs]
+    counts = [(r.recommended if recommended else r.reached).get(key) for r in runs]
     comps = np.array([c if c is not None else cap for c in counts], dtype=float)
     batches = np.array(
         [math.ceil((c if c is not None else cap) / r.q) for c, r in zip(counts, runs, strict=True)],
@@ -318,6 +348,16 @@ def table(summary: dict[str, dict[str, Any]], level: str) -> str:
     return "\n".join(lines)
 
 
+def _report(out: Any, text: str, summary: dict[str, Any], strategies: list[str]) -> None:
+    out.write("\n" + text + "\n")
+    if "random" not in summary:
+        return
+    for s in strategies:
+        random_median = summary["random"]["compositions"]["median"]
+        ratio = summary[s]["compositions"]["median"] / random_median
+        out.write(f"  {s}/random median: {ratio:.2f}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=50)
@@ -340,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{lv:g}": {s: summarise([r for r in runs if r.strategy == s], lv) for s in strategies}
         for lv in levels
     }
+    recommended = {
+        f"{lv:g}": {
+            s: summarise([r for r in runs if r.strategy == s], lv, recommended=True)
+            for s in strategies
+        }
+        for lv in levels
+    }
     out = sys.stdout
     out.write(
         f"ground truth: max median EOL {truth['max_cycles']:.1f} cycles at x_EC "
@@ -348,15 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k}: {v:.3f}" for k, v in truth["share_above"].items())
         + "\n"
     )
-    for lv, summary in summaries.items():
-        out.write("\n" + table(summary, lv) + "\n")
-        if "random" in summary:
-            for s in strategies:
-                ratio = (
-                    summary[s]["compositions"]["median"]
-                    / summary["random"]["compositions"]["median"]
-                )
-                out.write(f"  {s}/random median: {ratio:.2f}\n")
+    for kind, by_level in (("sampled", summaries), ("recommended", recommended)):
+        out.write(f"\n## {kind}\n")
+        for lv, summary in by_level.items():
+            _report(out, table(summary, lv), summary, strategies)
     elapsed = time.perf_counter() - started
     out.write(
         f"\n{args.seeds} seeds from {args.first_seed}, cap {args.cap}, {args.jobs} jobs, "
@@ -367,7 +409,16 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "truth": truth,
             "summaries": summaries,
-            "runs": [{"strategy": r.strategy, "seed": r.seed, "reached": r.reached} for r in runs],
+            "recommended": recommended,
+            "runs": [
+                {
+                    "strategy": r.strategy,
+                    "seed": r.seed,
+                    "reached": r.reached,
+                    "recommended": r.recommended,
+                }
+                for r in runs
+            ],
         }
         args.json.write_text(json.dumps(payload, indent=1))
     return 0

@@ -8,9 +8,11 @@ linear correction ``y_ref ≈ a_s + b_s * mu_s(x)`` (least squares, shrunk sligh
 ``a=0, b=1``), so ``b_s`` and ``a_s`` estimate the source's multiplicative and additive bias.
 The calibrated sources are averaged with weights inversely proportional to their residual
 variance to form a prior mean ``m(x)``, and a last GP (Matérn + WhiteKernel, the reference's own
-noise) is fitted to the reference residual ``y_ref - m(x)``. Prediction: ``m(x) + delta(x)``
-with the residual GP's standard deviation. Without reference data the raw auxiliary mean and
-its spread are used. Everything is scikit-learn/scipy.
+noise) is fitted to the reference residual ``y_ref - m(x)``, the discrepancy. Its prior scale is
+the spread of ``m`` over the sources' own points (or the residuals' spread, if larger), not the
+residuals' alone: see :meth:`MultiFidelityModel.discrepancy_scale`. Prediction:
+``m(x) + delta(x)`` with the residual GP's standard deviation. Without reference data the raw
+auxiliary mean and its spread are used. Everything is scikit-learn/scipy.
 """
 
 from __future__ import annotations
@@ -44,9 +46,17 @@ def _kernel(n_features: int) -> object:
 
 
 def fit_gp(
-    x: Array, y: Array, *, seed: int = 0, kernel: object | None = None
+    x: Array,
+    y: Array,
+    *,
+    seed: int = 0,
+    kernel: object | None = None,
+    y_scale: float | None = None,
 ) -> GaussianProcessRegressor:
     """A GP with normalised targets; ``kernel`` given = keep its hyper-parameters fixed.
+
+    ``y_scale`` given: the targets are not normalised by their own mean and spread but have a
+    zero prior mean and the prior scale ``y_scale`` (the kernel's amplitude multiplies it).
 
     With fewer than MIN_POINTS_TO_FIT points the default kernel is kept as it is (unit
     amplitude on the normalised data, length scale 0.2 feature units, noise variance 0.01):
@@ -59,14 +69,17 @@ def fit_gp(
         kernel = _kernel(x.shape[1])
     gp = GaussianProcessRegressor(
         kernel=kernel if kernel is not None else _kernel(x.shape[1]),
-        normalize_y=True,
+        normalize_y=y_scale is None,
         n_restarts_optimizer=2 if kernel is None else 0,
         optimizer="fmin_l_bfgs_b" if kernel is None else None,
         random_state=seed,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(x, y)
+        gp.fit(x, y if y_scale is None else y / y_scale)
+    if y_scale is not None:
+        # predict() returns _y_train_std * (mean, std) + _y_train_mean (zero here).
+        gp._y_train_std = y_scale
     return gp
 
 
@@ -112,6 +125,7 @@ class MultiFidelityModel:
     sources: dict[str, GaussianProcessRegressor] = field(default_factory=dict)
     calibrations: dict[str, Calibration] = field(default_factory=dict)
     residual: GaussianProcessRegressor | None = None
+    residual_scale: float | None = None  # the discrepancy's prior scale (None: normalised)
     x_ref: Array | None = None
     y_ref: Array | None = None
 
@@ -129,10 +143,30 @@ class MultiFidelityModel:
                 cal.offset, cal.scale, cal.residual_var = calibrate(gp.predict(x_ref), y_ref)
             self.calibrations[name] = cal
         self.x_ref, self.y_ref = x_ref, y_ref
-        self.residual = None
+        self.residual, self.residual_scale = None, None
         if len(y_ref) >= 2 or (len(y_ref) >= 1 and not self.sources):
-            self.residual = fit_gp(x_ref, y_ref - self.prior_mean(x_ref), seed=self.seed)
+            resid = y_ref - self.prior_mean(x_ref)
+            if self.sources:
+                self.residual_scale = self.discrepancy_scale(resid, aux)
+            self.residual = fit_gp(x_ref, resid, seed=self.seed, y_scale=self.residual_scale)
         return self
+
+    def discrepancy_scale(self, resid: Array, aux: dict[str, tuple[Array, Array]]) -> float:
+        """The discrepancy GP's prior scale: the spread of the calibrated prior mean over the
+        sources' own points, or the spread of the reference residuals if that is larger.
+
+        Normalised by the residuals alone (as any GP with ``normalize_y``), the scale comes
+        from the few reference points the calibration was fitted on: with two calibration
+        coefficients and three to five points the residuals are small by construction, the
+        model is confident away from them, and expected improvement sampled the low-fidelity
+        model's optimum (on the LiPF6 limit, 0.89 x the true maximum) over and over. The
+        sources' points are spread over the space (a sweep, a few MD runs), so their spread
+        says how much the quantity varies, which is how wrong a source may be a priori.
+        ``benchmarks/optimizer_efficiency.py`` measured the change (benchmarks/README.md).
+        """
+        xs = np.vstack([x for name, (x, _) in aux.items() if name in self.sources])
+        spread = float(np.std(self.prior_mean(xs)))
+        return max(spread, float(np.std(resid)) if len(resid) > 1 else 0.0, 1e-12)
 
     @property
     def fitted(self) -> bool:
@@ -150,11 +184,14 @@ class MultiFidelityModel:
         )
         return np.asarray(weights @ means / weights.sum())
 
-    def predict(self, x: Array) -> tuple[Array, Array]:
-        """Mean and standard deviation of the reference quantity at ``x``."""
+    def predict(self, x: Array, *, latent: bool = False) -> tuple[Array, Array]:
+        """Mean and standard deviation of the reference quantity at ``x``; with ``latent``,
+        of the noise-free quantity (the measurement noise the GP learnt taken out)."""
         prior = self.prior_mean(x)
         if self.residual is not None:
             mean, std = self.residual.predict(x, return_std=True)
+            if latent:
+                std = np.sqrt(np.maximum(std**2 - noise_std(self.residual) ** 2, 0.0))
             return prior + mean, np.maximum(std, 1e-12)
         stds = [gp.predict(x, return_std=True)[1] for gp in self.sources.values()]
         return prior, np.maximum(np.mean(stds, axis=0), 1e-12)
@@ -174,7 +211,10 @@ class MultiFidelityModel:
             seed=self.seed, sources=self.sources, calibrations=self.calibrations
         )
         clone.x_ref, clone.y_ref = x, y
-        clone.residual = fit_gp(x, y - clone.prior_mean(x), kernel=self.residual.kernel_)
+        clone.residual_scale = self.residual_scale
+        clone.residual = fit_gp(
+            x, y - clone.prior_mean(x), kernel=self.residual.kernel_, y_scale=self.residual_scale
+        )
         return clone
 
 

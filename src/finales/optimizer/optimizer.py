@@ -19,7 +19,7 @@ from finales.errors import FinalesError
 
 from . import chemistry
 from .config import OptimizerConfig, Pair
-from .model import MultiFidelityModel, expected_improvement
+from .model import Array, MultiFidelityModel, expected_improvement
 
 log = logging.getLogger("finales.optimizer")
 OUTSTANDING = frozenset({"pending", "reserved"})
@@ -268,6 +268,11 @@ def propose(
     maxima, one after the other (kriging believer over ``state.outstanding`` and the picks so
     far). Deterministic for a given ``config.seed`` and ``state.posted``.
 
+    EI is noise-aware: the incumbent is the best posterior mean at the measured compositions
+    (not the best measured value, which a lucky measurement inflates) and the improvement is
+    that of the noise-free quantity (the learnt noise taken out of the standard deviation), so
+    a noisy point is not re-proposed for its noise.
+
     The random start holds even when auxiliary data exist: a biased source is calibrated on the
     reference points, and points chosen by the uncalibrated source cluster where it peaks (for
     the simulated lab's model sweep: on the LiPF6 limit, away from the true optimum), so the
@@ -294,9 +299,9 @@ def propose(
     chosen: list[tuple[float, float]] = []
     for _ in range(n):
         believer = model.with_pending(np.array(pending_x)) if pending_x else model
-        mean, std = believer.predict(x_cand)
+        mean, std = believer.predict(x_cand, latent=True)
         ref = [o.value for o in state.observations if o.source == cfg.reference]
-        best = max(ref) if ref else float(np.max(mean))
+        best = incumbent(model, mean)
         spread = float(np.std(ref)) if len(ref) > 1 else float(np.std(mean)) or 1.0
         ei = expected_improvement(mean, std, best, xi=cfg.xi * spread)
         # Never ask twice for (nearly) the same composition, even where the believer
@@ -307,6 +312,14 @@ def propose(
         chosen.append((float(pts[i, 0]), float(pts[i, 1])))
         pending_x.append(x_cand[i])
     return chosen, fitted
+
+
+def incumbent(model: MultiFidelityModel, mean: Array) -> float:
+    """The best posterior mean at the measured reference compositions (noise-aware EI's
+    incumbent); the best mean over the candidates while there are none."""
+    if model.x_ref is None or not len(model.x_ref):
+        return float(np.max(mean))
+    return float(np.max(model.predict(model.x_ref)[0]))
 
 
 def _composition(parameters: dict[str, Any], cfg: OptimizerConfig) -> tuple[float, float] | None:
