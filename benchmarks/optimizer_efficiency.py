@@ -186,9 +186,11 @@ def seed_observations(seed: int) -> list[Observation]:
     """The demo's seeding: SEED_MODEL_CALLS model calls then SEED_MD_RUNS MD runs at points
     drawn like ``_seed_models`` (rng seed + 1, uniform inside the model's limitations).
 
-    ``_seed_models`` asks ``candidates`` for exactly 24 points and gets fewer (15-19: the
-    sampler stops once it has a quarter of what was asked), so the demo gets no MD run at
-    all; here the draw continues until the intended 20 + 4 points are there."""
+    The same distribution as ``_seed_models`` (since commit 56be1a0 it draws until each source
+    has its share: before, one short draw of 15-19 points all went to the model and the demo
+    got no MD run), not the same points: the demo draws the two sources one after the other,
+    this draw (kept so that before/after figures compare like with like) takes 24 points and
+    gives the last 4 to MD."""
     rng = np.random.default_rng(seed + 1)
     n = SEED_MODEL_CALLS + SEED_MD_RUNS
     points: list[tuple[float, float]] = []

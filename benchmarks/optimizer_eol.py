@@ -13,7 +13,13 @@ flight together, as the cycler's 24 usable channels hold 3 x 8 cells):
 * ``bo-q1``: the same, one composition at a time (the fully sequential policy every batch
   policy, BoTorch's q-EI included, tries to approach; it needs the most lab time);
 * ``random``: uniform samples of the compositions ASAB can mix (the optimiser's own sampler);
-* ``lhs``: successive 10-point Latin hypercubes of ASAB's served box, outside points dropped.
+* ``lhs``: successive 10-point Latin hypercubes of ASAB's served box, outside points dropped;
+* ``botorch-q3`` (not in the default list; needs ``botorch``, which pulls ``torch``, so it runs
+  in a separate environment): the same random first batch and the same candidate compositions as
+  ``bo-q3``, then BoTorch's own choices: a ``SingleTaskGP`` with its default priors (inputs
+  x_EC and the stretched x_LiPF6 normalised to the box, outputs standardised), fitted by
+  ``fit_gpytorch_mll``, and ``qLogNoisyExpectedImprovement`` (MC, joint over the batch and the
+  noisy baseline) maximised over the candidates by ``optimize_acqf_discrete`` (q = 3).
 
 In process, no broker. A composition's result is what the workflow would answer: ASAB mixes it
 (:meth:`finales.lab.asab.ASAB._mix`: the nearest reachable composition, 0.5-1 % off), each cell
@@ -70,7 +76,9 @@ from finales.optimizer.config import Pair
 from finales.optimizer.optimizer import Observation, State, fit_model, propose, transform
 
 STRATEGIES = ("bo-q3", "bo-q1", "random", "lhs")
+OPTIONAL = ("botorch-q3",)
 LABELS = {
+    "botorch-q3": "BoTorch qLogNEI, batches of 3",
     "bo-q3": "BO, batches of 3 (kriging believer)",
     "bo-q1": "BO, one at a time",
     "random": "random search",
@@ -225,7 +233,10 @@ def bo(run: Run, maximum: float) -> None:
     while len(run.truths) < run.cap:
         state.posted = len(run.truths)  # the optimiser's rng is keyed by it
         n = min(run.q, run.cap - state.posted)
-        picks, _ = propose(cfg, state, n, limitations=LIMITATIONS)
+        if run.strategy == "botorch-q3" and len(state.observations) >= cfg.n_initial:
+            picks = botorch_batch(cfg, state, n)
+        else:
+            picks, _ = propose(cfg, state, n, limitations=LIMITATIONS)
         # A batch is built and cycled together: its results arrive together.
         for x_ec, x_li in picks:
             truth, obs = run_composition(x_ec, x_li, seed=run.seed, k=len(run.truths))
@@ -233,12 +244,76 @@ def bo(run: Run, maximum: float) -> None:
             if obs is not None:
                 state.observations.append(obs)
                 observed_truths.append(truth)
-        fitted = fit_model(cfg, state.observations)
-        if fitted.x_ref is not None and fitted.residual is not None:
-            best = int(np.argmax(fitted.predict(fitted.x_ref)[0]))
-            _recommend(run, observed_truths[best], maximum)
+        if run.strategy == "botorch-q3" and len(state.observations) >= 2:
+            _recommend(run, observed_truths[botorch_recommendation(state)], maximum)
+        elif run.strategy != "botorch-q3":
+            fitted = fit_model(cfg, state.observations)
+            if fitted.x_ref is not None and fitted.residual is not None:
+                best = int(np.argmax(fitted.predict(fitted.x_ref)[0]))
+                _recommend(run, observed_truths[best], maximum)
         if _done(run, maximum):
             return
+
+
+# The box of BoTorch's input normalisation: x_EC and the stretched x_LiPF6 (chemistry.features).
+BOX = ((0.0, 0.0), (0.6, chemistry.LI_SCALE * 0.15))
+
+
+def _botorch_model(state: State) -> Any:
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms import Normalize, Standardize
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    obs = state.observations
+    x = chemistry.features([o.x_ec for o in obs], [o.x_li for o in obs], 298.15)[:, :2]
+    train_x = torch.tensor(x, dtype=torch.double)
+    train_y = torch.tensor([[o.value] for o in obs], dtype=torch.double)
+    bounds = torch.tensor(BOX, dtype=torch.double)
+    model = SingleTaskGP(
+        train_x,
+        train_y,
+        input_transform=Normalize(d=2, bounds=bounds),
+        outcome_transform=Standardize(m=1),
+    )
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model, train_x
+
+
+def botorch_batch(cfg: OptimizerConfig, state: State, n: int) -> list[tuple[float, float]]:
+    """BoTorch's q-batch over the optimiser's own candidates (same rng, same limitations)."""
+    import torch
+    from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+    from botorch.optim import optimize_acqf_discrete
+
+    torch.manual_seed(cfg.seed * 1000 + state.posted)
+    rng = np.random.default_rng([cfg.seed, state.posted])
+    pts = np.array(
+        chemistry.candidates(
+            rng, n=cfg.n_candidates, temperature=cfg.temperature, limitations=LIMITATIONS
+        )
+    )
+    x_cand = chemistry.features(pts[:, 0], pts[:, 1], 298.15)[:, :2]
+    model, train_x = _botorch_model(state)
+    acq = qLogNoisyExpectedImprovement(model, X_baseline=train_x, prune_baseline=True)
+    choices = torch.tensor(x_cand, dtype=torch.double)
+    chosen, _ = optimize_acqf_discrete(acq, q=n, choices=choices, max_batch_size=512)
+    out = []
+    for row in chosen.detach().numpy():
+        i = int(np.argmin(np.linalg.norm(x_cand - row, axis=1)))
+        out.append((float(pts[i, 0]), float(pts[i, 1])))
+    return out
+
+
+def botorch_recommendation(state: State) -> int:
+    """The observation with the highest posterior mean of BoTorch's GP."""
+    import torch
+
+    model, train_x = _botorch_model(state)
+    with torch.no_grad():
+        mean = model.posterior(train_x).mean.squeeze(-1).numpy()
+    return int(np.argmax(mean))
 
 
 def feasible_points(strategy: str, seed: int, n: int) -> list[tuple[float, float]]:
@@ -281,7 +356,7 @@ def execute(task: tuple[str, int, int, list[float], float]) -> Run:
     run = Run(strategy, seed, cap, levels)
     started = time.perf_counter()
     with threadpool_limits(1):
-        if strategy.startswith("bo"):
+        if strategy.startswith("bo"):  # bo-q3, bo-q1, botorch-q3
             bo(run, maximum)
         else:
             sampling(run, maximum)
