@@ -245,7 +245,7 @@ def bo(run: Run, maximum: float) -> None:
                 state.observations.append(obs)
                 observed_truths.append(truth)
         if run.strategy == "botorch-q3" and len(state.observations) >= 2:
-            _recommend(run, observed_truths[botorch_recommendation(state)], maximum)
+            _recommend(run, observed_truths[botorch_recommendation(state, run.seed)], maximum)
         elif run.strategy != "botorch-q3":
             fitted = fit_model(cfg, state.observations)
             if fitted.x_ref is not None and fitted.residual is not None:
@@ -259,7 +259,20 @@ def bo(run: Run, maximum: float) -> None:
 BOX = ((0.0, 0.0), (0.6, chemistry.LI_SCALE * 0.15))
 
 
-def _botorch_model(state: State) -> Any:
+_FITTED: dict[tuple[int, int], Any] = {}  # (seed, observations) -> the last fit, reused
+
+
+def _botorch_model(state: State, seed: int) -> Any:
+    """The GP on the observations; the fit after a batch serves its recommendation and the
+    next batch's proposal."""
+    key = (seed, len(state.observations))
+    if key not in _FITTED:
+        _FITTED.clear()
+        _FITTED[key] = _fit_botorch(state)
+    return _FITTED[key]
+
+
+def _fit_botorch(state: State) -> Any:
     import torch
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
@@ -295,7 +308,7 @@ def botorch_batch(cfg: OptimizerConfig, state: State, n: int) -> list[tuple[floa
         )
     )
     x_cand = chemistry.features(pts[:, 0], pts[:, 1], 298.15)[:, :2]
-    model, train_x = _botorch_model(state)
+    model, train_x = _botorch_model(state, cfg.seed)
     acq = qLogNoisyExpectedImprovement(model, X_baseline=train_x, prune_baseline=True)
     choices = torch.tensor(x_cand, dtype=torch.double)
     chosen, _ = optimize_acqf_discrete(acq, q=n, choices=choices, max_batch_size=512)
@@ -306,11 +319,11 @@ def botorch_batch(cfg: OptimizerConfig, state: State, n: int) -> list[tuple[floa
     return out
 
 
-def botorch_recommendation(state: State) -> int:
+def botorch_recommendation(state: State, seed: int) -> int:
     """The observation with the highest posterior mean of BoTorch's GP."""
     import torch
 
-    model, train_x = _botorch_model(state)
+    model, train_x = _botorch_model(state, seed)
     with torch.no_grad():
         mean = model.posterior(train_x).mean.squeeze(-1).numpy()
     return int(np.argmax(mean))
