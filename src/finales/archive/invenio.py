@@ -40,7 +40,7 @@ import httpx
 from finales import __version__
 from finales.archive.config import ArchiveConfig
 from finales.archive.dataset import DataFile, Dataset
-from finales.client.retry import RetryPolicy, retry_after_s, should_retry
+from finales.client.retry import RetryPolicy, next_pause
 
 log = logging.getLogger("finales.archive")
 
@@ -157,34 +157,20 @@ class InvenioClient:
             if response is not None and (response.is_success or (ok and ok(response))):
                 return response
             attempt += 1
-            pause = self._pause(attempt, started, response, error, idempotent)
+            pause = next_pause(
+                self.retry,
+                attempt=attempt,
+                started=started,
+                response=response,
+                error=error,
+                idempotent=idempotent,
+                retry_after_beyond_cap=True,
+            )
             if pause is None:
                 raise self._failure(method, url, response, error)
             why = error if response is None else f"HTTP {response.status_code}"
             log.info("%s %s: %s; retry %d in %.1fs", method, url, why, attempt, pause)
             self.retry.sleep(pause)
-
-    def _pause(
-        self,
-        attempt: int,
-        started: float,
-        response: httpx.Response | None,
-        error: Exception | None,
-        idempotent: bool,
-    ) -> float | None:
-        policy = self.retry
-        if not should_retry(response=response, error=error, idempotent=idempotent):
-            return None
-        if attempt >= policy.max_attempts:
-            return None
-        hint = retry_after_s(response) if response is not None else None
-        pause = policy.backoff_s(attempt - 1, hint)
-        if hint is not None and hint > pause:
-            # Retry-After is the server's word: wait that long or give up, never less.
-            pause = hint
-        if policy.clock() - started + pause > policy.total_s:
-            return None
-        return pause
 
     def _failure(
         self, method: str, url: str, response: httpx.Response | None, error: Exception | None

@@ -71,3 +71,31 @@ def should_retry(
     assert response is not None
     statuses = RETRY_STATUSES if idempotent else SAFE_RETRY_STATUSES
     return response.status_code in statuses
+
+
+def next_pause(
+    policy: RetryPolicy,
+    *,
+    attempt: int,
+    started: float,
+    response: httpx.Response | None,
+    error: Exception | None,
+    idempotent: bool,
+    retry_after_beyond_cap: bool = False,
+) -> float | None:
+    """The pause before attempt ``attempt + 1`` of a call begun at ``started`` (the policy's
+    clock), or None when this failure is final: not worth repeating, attempts spent, or the
+    pause would overrun the policy's total time. With ``retry_after_beyond_cap`` a
+    ``Retry-After`` longer than the backoff cap is waited out in full (the archive's rule:
+    the server's word, wait that long or give up) instead of capped (the broker client's)."""
+    if not should_retry(response=response, error=error, idempotent=idempotent):
+        return None
+    if attempt >= policy.max_attempts:
+        return None
+    hint = retry_after_s(response) if response is not None else None
+    pause = policy.backoff_s(attempt - 1, hint)
+    if retry_after_beyond_cap and hint is not None and hint > pause:
+        pause = hint
+    if policy.clock() - started + pause > policy.total_s:
+        return None
+    return pause

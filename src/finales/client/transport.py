@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from finales import __version__, schemas
 from finales.client.errors import ServerUnreachable, error_from_response
-from finales.client.retry import RetryPolicy, retry_after_s, should_retry
+from finales.client.retry import RetryPolicy, next_pause
 
 API = "/api/v1"
 DEFAULT_TIMEOUT_S = 30.0
@@ -159,7 +159,14 @@ class BaseClient:
                 # retrying cannot help and would only log noise at shutdown.
                 raise self._failure(response, error)
             attempt += 1
-            pause = self._retry_pause(attempt, started, response, error, idempotent)
+            pause = next_pause(
+                self.retry,
+                attempt=attempt,
+                started=started,
+                response=response,
+                error=error,
+                idempotent=idempotent,
+            )
             if pause is None:
                 raise self._failure(response, error)
             why = error if response is None else f"HTTP {response.status_code}"
@@ -176,26 +183,6 @@ class BaseClient:
         with self._token_lock:
             self._token = None
         return True
-
-    def _retry_pause(
-        self,
-        attempt: int,
-        started: float,
-        response: httpx.Response | None,
-        error: Exception | None,
-        idempotent: bool,
-    ) -> float | None:
-        """The pause before the next attempt, or None when this failure is final."""
-        policy = self.retry
-        if not should_retry(response=response, error=error, idempotent=idempotent):
-            return None
-        if attempt >= policy.max_attempts:
-            return None
-        hint_s = retry_after_s(response) if response is not None else None
-        pause = policy.backoff_s(attempt - 1, hint_s)
-        if policy.clock() - started + pause > policy.total_s:
-            return None
-        return pause
 
     def _failure(self, response: httpx.Response | None, error: Exception | None) -> Exception:
         if error is not None:
