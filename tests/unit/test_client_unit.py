@@ -373,3 +373,37 @@ def test_the_client_reference_lists_every_public_method() -> None:
     assert not missing, f"docs/client.md does not document {missing}"
     undocumented = [n for n in public if not getattr(FinalesClient, n).__doc__]
     assert not undocumented
+
+
+def test_a_result_committed_between_the_long_poll_and_the_status_read_is_returned() -> None:
+    """The long-poll answers [] just before the result commits, and the status read that
+    follows already sees the request resolved: the wait returns the result, not []."""
+    result = {
+        "id": "x1",
+        "request_id": "r1",
+        "quantity": "conductivity",
+        "method": "two_electrode",
+        "parameters": {"temperature": 300},
+        "data": {"conductivity": 0.9},
+        "tenant_id": "t1",
+        "capability_id": "c1",
+        "status": "original",
+        "supersedes": None,
+        "superseded_by": None,
+        "created_at": "2025-01-01T00:00:01Z",
+    }
+    client, seen = make(
+        answers(
+            httpx.Response(200, json=[]),  # the long-poll: nothing yet
+            httpx.Response(200, json={**REQUEST, "status": "resolved"}),  # committed since
+            httpx.Response(200, json=[result]),
+        ),
+        api_key="k",
+    )
+    got = client.wait_for_results("r1", timeout_s=60, poll_s=5)
+    assert [r.id for r in got] == ["x1"]
+    assert [r.url.path for r in seen] == [
+        "/api/v1/requests/r1/results",
+        "/api/v1/requests/r1",
+        "/api/v1/requests/r1/results",
+    ]

@@ -547,7 +547,9 @@ class FinalesClient(BaseClient):
                     f"{self._last_reason(request_id)}"
                 )
             if request.status in (RequestStatus.RESOLVED, RequestStatus.UNSOLICITED):
-                return results  # resolved, but its results were deleted meanwhile
+                # Resolved since the long-poll answered (its result committed in between),
+                # or its results were deleted meanwhile: read them once more either way.
+                return self.request_results(request_id)
             if time.monotonic() >= deadline:
                 raise WaitTimeout(
                     f"no result for request {request_id} within {timeout_s:g} s "
