@@ -73,7 +73,7 @@ def create_app(
         if db.dialect == "postgresql":
             from finales.server.pg_notify import PgWakeups  # psycopg: the postgres extra
 
-            link = PgWakeups(db, state.notifier, on_credentials=state.principals.clear)
+            link = PgWakeups(db, state.notifier)
             wakeups = asyncio.create_task(link.run())
         try:
             yield

@@ -39,7 +39,8 @@ async def current_principal(
     """Authenticate the bearer credential (a token or an API key).
 
     Async on purpose: a cache hit costs no thread hop. Tokens are verified (signature and
-    expiry) on every call; only the database lookup behind them is cached, briefly.
+    expiry) on every call; only the database lookup behind them is cached, briefly, and only
+    on SQLite (see ``PrincipalCache``).
     """
     if creds is None or not creds.credentials:
         raise Unauthorized("missing credentials: send 'Authorization: Bearer <token or key>'")

@@ -1,5 +1,4 @@
-"""Cross-process long-poll wake-ups on PostgreSQL: ``LISTEN/NOTIFY`` on ``finales_work``, and
-changes of credentials on ``finales_credentials``.
+"""Cross-process long-poll wake-ups on PostgreSQL: ``LISTEN/NOTIFY`` on ``finales_work``.
 
 Every server process sharing one database runs one :class:`PgWakeups` task. It holds two
 small autocommit connections of its own, apart from the engine's pool:
@@ -17,10 +16,8 @@ process that dies between commit and broadcast loses that one wake-up, which the
 re-check of every long-poll (``long_poll_recheck_s``) still covers. A broadcast that fails is
 kept and sent after the reconnect, and the failure is logged.
 
-Changes of credentials (a revoked key, a disabled user...) are announced differently: inside
-the transaction that makes them (``finales.services.unit_of_work``), so that every process -
-this one included - hears of them at the commit, whoever made them (a server or the CLI); a
-process that hears one empties its cache of authenticated principals.
+Changes of credentials need no notification: on PostgreSQL no process caches principals
+(``finales.server.state.PrincipalCache``), so a revocation applies to the next call everywhere.
 
 No self-wake loop: a notification carrying this process's own token is ignored, and a
 received notification only wakes local waiters, it is never broadcast again. No storm: calls
@@ -32,14 +29,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from finales.db.engine import Database
 from finales.server.state import Notifier
-from finales.services.unit_of_work import CREDENTIALS_CHANNEL
 
 CHANNEL = "finales_work"
 LISTEN_APPLICATION = "finales-listen"
@@ -60,9 +55,7 @@ log = logging.getLogger("finales.server.pg_notify")
 class PgWakeups:
     """Relays one process's work notifications to the others through PostgreSQL, and back."""
 
-    def __init__(
-        self, db: Database, notifier: Notifier, on_credentials: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, db: Database, notifier: Notifier) -> None:
         _args, kwargs = db.engine.dialect.create_connect_args(db.engine.url)
         kwargs.pop("context", None)  # the engine's (sync) adapters; the defaults do here
         # An idle LISTEN connection notices a silently dropped network only by keepalives.
@@ -70,7 +63,6 @@ class PgWakeups:
             kwargs.setdefault(key, value)
         self._connect_kwargs: dict[str, Any] = dict(kwargs)
         self._notifier = notifier
-        self._on_credentials = on_credentials
         self.token = uuid.uuid4().hex  # tells our own notifications from the others'
         self._wanted = asyncio.Event()  # a broadcast is due
         self.connected = False  # both connections up and listening
@@ -114,14 +106,11 @@ class PgWakeups:
             await self._connect(NOTIFY_APPLICATION) as send,
         ):
             await listen.execute(f"LISTEN {CHANNEL}")
-            await listen.execute(f"LISTEN {CREDENTIALS_CHANNEL}")
             self.connected = True
             if self._outage_logged:
                 log.warning("PostgreSQL notification link restored")
                 self._outage_logged = False
-            # Notifications sent while we were not listening are gone: let waiters re-query,
-            # and look principals up afresh.
-            self._credentials_changed()
+            # Notifications sent while we were not listening are gone: let waiters re-query.
             self._notifier.wake_local()
             tasks = [
                 asyncio.create_task(self._receive(listen)),
@@ -143,14 +132,8 @@ class PgWakeups:
 
     async def _receive(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async for note in conn.notifies():
-            if note.channel == CREDENTIALS_CHANNEL:
-                self._credentials_changed()
-            elif note.payload != self.token:
+            if note.payload != self.token:
                 self._notifier.wake_local()
-
-    def _credentials_changed(self) -> None:
-        if self._on_credentials is not None:
-            self._on_credentials()
 
     async def _broadcast(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:

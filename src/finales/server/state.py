@@ -26,14 +26,20 @@ __all__ = ["AppState", "Notifier", "PrincipalCache"]
 class PrincipalCache:
     """Credential -> principal for a few seconds, keyed by a digest (no secret kept).
 
-    Emptied whenever credentials change (a key revoked, a user disabled, given another role or
-    password, tokens ended): at once by the server process that made the change (before it
-    answers), at the commit on PostgreSQL for the other processes (``finales_credentials``
-    notification), and at the next look for changes (``long_poll_recheck_s``) for a change
-    that arrived otherwise (the CLI on SQLite, a lost notification). The TTL is a last bound.
+    Used only where one server process serves the database (SQLite). There it is emptied
+    whenever credentials change: at once by the process that made the change (before it
+    answers), and at the next look for changes (``long_poll_recheck_s``) for a change made
+    by the CLI. The TTL is a last bound.
+
+    On PostgreSQL it is off (``enabled=False``): several processes and the CLI share the
+    database, and a revocation must apply to the next call on every one of them. A
+    notification reaches the other processes only some time after the commit (under load,
+    after their next call: a clean-clone test run saw it), and checking that no change was
+    committed costs a database read, as much as the lookup the cache would save.
     """
 
-    def __init__(self, ttl_s: float = 30.0, maxsize: int = 4096) -> None:
+    def __init__(self, ttl_s: float = 30.0, maxsize: int = 4096, *, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.ttl_s = ttl_s
         self.maxsize = maxsize
         self._items: dict[str, tuple[float, Principal]] = {}
@@ -53,6 +59,8 @@ class PrincipalCache:
             return hit[1]
 
     def put(self, credential: str, principal: Principal) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             if len(self._items) >= self.maxsize:
                 self._items.clear()
@@ -81,6 +89,8 @@ class AppState:
         # Every write goes through a unit of work that publishes what it changed to the
         # notifier once committed: no route decides whom to wake.
         self.tx = Transactions(self.db, clock=self.clock, publish=self._publish)
+        if self.db.dialect == "postgresql":
+            self.principals = PrincipalCache(enabled=False)  # see PrincipalCache
         s = self.settings
         self.search = SearchIndex(sparql_concurrency=s.sparql_concurrency)
         self.logins = LoginGuard(

@@ -20,19 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from finales.db.engine import Database
-from finales.domain.changes import Change, CredentialsChanged
+from finales.domain.changes import Change
 from finales.domain.leases import utcnow
 from finales.services import idempotency
 
 Publish = Callable[[Sequence[Change]], None]
-# On PostgreSQL a change of credentials is announced inside its own transaction, so that every
-# server process hears of it at the commit, whoever made it (a server or the CLI).
-CREDENTIALS_CHANNEL = "finales_credentials"
 P = ParamSpec("P")
 V = TypeVar("V")
 
@@ -107,10 +103,6 @@ class Transactions:
         with self.db.write() as conn:
             uow = UnitOfWork(conn, self.now())
             yield uow
-            if conn.dialect.name == "postgresql" and any(
-                isinstance(c, CredentialsChanged) for c in uow.changes
-            ):
-                conn.execute(sa.select(sa.func.pg_notify(CREDENTIALS_CHANNEL, "")))
         if uow.changes and self._publish is not None:
             self._publish(tuple(uow.changes))
 
