@@ -7,6 +7,7 @@ Each test is one terminal session running through several tasks, so that the pro
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -53,6 +54,11 @@ class Session:
         status = self.term.exitstatus
         return None if status is None else int(status)
 
+    def transcript(self) -> str:
+        """What the terminal showed, for a failing assertion's message."""
+        log = self.term.logfile_read
+        return log.getvalue() if isinstance(log, io.StringIO) else ""
+
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINALES_")}
@@ -84,6 +90,7 @@ def start_chat(broker: LocalBroker) -> Iterator[Any]:
             dimensions=(50, 220),
             timeout=WAIT_S,
         )
+        term.logfile_read = io.StringIO()
         terms.append(term)
         session = Session(term, requester)
         session.expect("waiting for work")
@@ -158,7 +165,7 @@ def test_a_person_serves_transport_from_a_terminal(broker: LocalBroker, start_ch
     fourth = _transport(api, ASAB, AUTOBASS)
     chat.expect(f"request {fourth}")
     chat.say("quit")
-    assert chat.exit_status() == 0
+    assert chat.exit_status() == 0, chat.transcript()
     assert api.get_request(fourth).status == "pending"
     assert any("Leon quit the terminal session" in m for m in _history_messages(api, fourth))
     assert api.get_request(third).status == "pending"
@@ -223,7 +230,7 @@ def test_a_bad_answer_is_refused_a_lost_lease_is_told_and_ctrl_c_releases(
     chat.say("help")
     chat.expect("release [reason]")
     chat.term.sendintr()  # Ctrl-C at the terminal
-    assert chat.exit_status() == 0
+    assert chat.exit_status() == 0, chat.transcript()
     assert api.get_request(second).status == "pending"
     assert any("(Ctrl-C)" in m for m in _history_messages(api, second))
     assert api.request_results(second) == []
