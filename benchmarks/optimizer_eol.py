@@ -14,12 +14,14 @@ flight together, as the cycler's 24 usable channels hold 3 x 8 cells):
   policy, BoTorch's q-EI included, tries to approach; it needs the most lab time);
 * ``random``: uniform samples of the compositions ASAB can mix (the optimiser's own sampler);
 * ``lhs``: successive 10-point Latin hypercubes of ASAB's served box, outside points dropped;
-* ``botorch-q3`` (not in the default list; needs ``botorch``, which pulls ``torch``, so it runs
-  in a separate environment): the same random first batch and the same candidate compositions as
-  ``bo-q3``, then BoTorch's own choices: a ``SingleTaskGP`` with its default priors (inputs
-  x_EC and the stretched x_LiPF6 normalised to the box, outputs standardised), fitted by
-  ``fit_gpytorch_mll``, and ``qLogNoisyExpectedImprovement`` (MC, joint over the batch and the
-  noisy baseline) maximised over the candidates by ``optimize_acqf_discrete`` (q = 3).
+* ``botorch-q3`` (not in the default list; needs the optional extra ``finales[botorch]``, which
+  pulls ``torch``): the optimiser's own proposal step with ``acquisition = "botorch"``
+  (:mod:`finales.optimizer.botorch_batch`): the same random first batch and the same candidate
+  compositions as ``bo-q3``, then BoTorch's ``SingleTaskGP`` with its default priors (inputs
+  normalised to the candidates' span, outputs standardised), fitted by ``fit_gpytorch_mll``, and
+  ``qLogNoisyExpectedImprovement`` (QMC, joint over the batch, the noisy baseline and the
+  pending requests) maximised over the candidates by ``optimize_acqf_discrete`` (q = 3). Its
+  recommendation is the observation with the highest posterior mean of a BoTorch GP.
 
 In process, no broker. A composition's result is what the workflow would answer: ASAB mixes it
 (:meth:`finales.lab.asab.ASAB._mix`: the nearest reachable composition, 0.5-1 % off), each cell
@@ -95,9 +97,12 @@ GRID_N = 241
 _MODEL: EOLModel | None = None
 
 
-def config(seed: int, *, q: int, cap: int) -> OptimizerConfig:
+def config(
+    seed: int, *, q: int, cap: int, acquisition: str = "kriging-believer"
+) -> OptimizerConfig:
     """The EOL campaign's optimiser configuration (docs/optimizer.md)."""
     return OptimizerConfig(
+        acquisition=acquisition,  # type: ignore[arg-type]
         quantity=WORKFLOW.quantity,
         request_methods=[WORKFLOW.method],
         request_shape="battery_chemistry",
@@ -227,16 +232,16 @@ def _recommend(run: Run, truth: float, maximum: float) -> None:
 
 
 def bo(run: Run, maximum: float) -> None:
-    cfg = config(run.seed, q=run.q, cap=run.cap)
+    botorch = run.strategy == "botorch-q3"
+    cfg = config(
+        run.seed, q=run.q, cap=run.cap, acquisition="botorch" if botorch else "kriging-believer"
+    )
     state = State()
     observed_truths: list[float] = []  # ground truth of each observation, in order
     while len(run.truths) < run.cap:
         state.posted = len(run.truths)  # the optimiser's rng is keyed by it
         n = min(run.q, run.cap - state.posted)
-        if run.strategy == "botorch-q3" and len(state.observations) >= cfg.n_initial:
-            picks = botorch_batch(cfg, state, n)
-        else:
-            picks, _ = propose(cfg, state, n, limitations=LIMITATIONS)
+        picks, _ = propose(cfg, state, n, limitations=LIMITATIONS)
         # A batch is built and cycled together: its results arrive together.
         for x_ec, x_li in picks:
             truth, obs = run_composition(x_ec, x_li, seed=run.seed, k=len(run.truths))
@@ -244,9 +249,9 @@ def bo(run: Run, maximum: float) -> None:
             if obs is not None:
                 state.observations.append(obs)
                 observed_truths.append(truth)
-        if run.strategy == "botorch-q3" and len(state.observations) >= 2:
+        if botorch and len(state.observations) >= 2:
             _recommend(run, observed_truths[botorch_recommendation(state, run.seed)], maximum)
-        elif run.strategy != "botorch-q3":
+        elif not botorch:
             fitted = fit_model(cfg, state.observations)
             if fitted.x_ref is not None and fitted.residual is not None:
                 best = int(np.argmax(fitted.predict(fitted.x_ref)[0]))
@@ -292,31 +297,6 @@ def _fit_botorch(state: State) -> Any:
     )
     fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
     return model, train_x
-
-
-def botorch_batch(cfg: OptimizerConfig, state: State, n: int) -> list[tuple[float, float]]:
-    """BoTorch's q-batch over the optimiser's own candidates (same rng, same limitations)."""
-    import torch
-    from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-    from botorch.optim import optimize_acqf_discrete
-
-    torch.manual_seed(cfg.seed * 1000 + state.posted)
-    rng = np.random.default_rng([cfg.seed, state.posted])
-    pts = np.array(
-        chemistry.candidates(
-            rng, n=cfg.n_candidates, temperature=cfg.temperature, limitations=LIMITATIONS
-        )
-    )
-    x_cand = chemistry.features(pts[:, 0], pts[:, 1], 298.15)[:, :2]
-    model, train_x = _botorch_model(state, cfg.seed)
-    acq = qLogNoisyExpectedImprovement(model, X_baseline=train_x, prune_baseline=True)
-    choices = torch.tensor(x_cand, dtype=torch.double)
-    chosen, _ = optimize_acqf_discrete(acq, q=n, choices=choices, max_batch_size=512)
-    out = []
-    for row in chosen.detach().numpy():
-        i = int(np.argmin(np.linalg.norm(x_cand - row, axis=1)))
-        out.append((float(pts[i, 0]), float(pts[i, 1])))
-    return out
 
 
 def botorch_recommendation(state: State, seed: int) -> int:

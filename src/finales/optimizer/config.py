@@ -27,6 +27,7 @@ its result one prediction per cell; see docs/optimizer.md)::
     transform = "log"                           # the model sees the mean ln(EOL) of the cells
     limits_from = [{quantity = "electrolyte", method = "flow"}]   # who mixes the electrolyte
     batch_size = 3                              # q proposals posted together
+    acquisition = "botorch"                     # optional: BoTorch's q-batch (finales[botorch])
     budget = 30
 """
 
@@ -36,7 +37,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Pair(BaseModel):
@@ -90,6 +91,12 @@ class OptimizerConfig(BaseModel):
         None, ge=1, description="stop after this many own results without improvement"
     )
     min_improvement: float = Field(0.0, ge=0, description="smaller gains count as none")
+    acquisition: Literal["kriging-believer", "botorch"] = Field(
+        "kriging-believer",
+        description="how a batch is chosen: noise-aware EI one pick after the other under the "
+        "kriging believer (scikit-learn), or BoTorch's joint qLogNoisyExpectedImprovement "
+        "(the optional extra finales[botorch]; docs/optimizer.md)",
+    )
     n_initial: int = Field(3, ge=1, description="random proposals before the model is trusted")
     n_candidates: int = Field(4000, ge=10, description="simplex samples drawn per proposal")
     xi: float = Field(0.01, ge=0, description="EI exploration margin, relative to the data spread")
@@ -111,6 +118,17 @@ class OptimizerConfig(BaseModel):
         # A batch is posted at once, so that many requests are outstanding together.
         self.max_outstanding = max(self.max_outstanding, self.batch_size)
         return self
+
+    @field_validator("acquisition")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        # Said when the configuration is read, not at the first model-based batch.
+        if value == "botorch":
+            from .botorch_batch import missing
+
+            if (reason := missing()) is not None:
+                raise ValueError(f"'botorch' {reason}")
+        return value
 
     @property
     def reference(self) -> Pair:

@@ -296,6 +296,8 @@ def propose(
         return [(float(pts[i, 0]), float(pts[i, 1])) for i in idx], fitted
     pending = [_composition(r.parameters, cfg) for r in state.outstanding]
     pending_x = [chemistry.features(p[0], p[1], cfg.temperature)[0] for p in pending if p]
+    if cfg.acquisition == "botorch":
+        return _botorch_picks(cfg, state, model, pts, x_cand, pending_x, n), fitted
     chosen: list[tuple[float, float]] = []
     for _ in range(n):
         believer = model.with_pending(np.array(pending_x)) if pending_x else model
@@ -312,6 +314,36 @@ def propose(
         chosen.append((float(pts[i, 0]), float(pts[i, 1])))
         pending_x.append(x_cand[i])
     return chosen, fitted
+
+
+def _botorch_picks(
+    cfg: OptimizerConfig,
+    state: State,
+    model: MultiFidelityModel,
+    pts: Array,
+    x_cand: Array,
+    pending_x: list[Array],
+    n: int,
+) -> list[tuple[float, float]]:
+    """The batch BoTorch's qLogNEI chooses jointly among the candidates (:mod:`.botorch_batch`),
+    nothing within MIN_SPACING of a pending request; seeded by ``seed`` and ``posted``."""
+    from . import botorch_batch
+
+    keep = np.ones(len(x_cand), dtype=bool)
+    for p in pending_x:
+        keep &= np.linalg.norm(x_cand - p, axis=1) >= MIN_SPACING
+    rows = np.flatnonzero(keep)
+    assert model.x_ref is not None and model.y_ref is not None  # n_initial reference points
+    picked = botorch_batch.choose(
+        model.x_ref,
+        model.y_ref,
+        x_cand[rows],
+        n,
+        x_pending=np.array(pending_x) if pending_x else None,
+        prior=model.prior_mean if model.sources else None,
+        seed=cfg.seed * 100_003 + state.posted,
+    )
+    return [(float(pts[rows[i], 0]), float(pts[rows[i], 1])) for i in picked]
 
 
 def incumbent(model: MultiFidelityModel, mean: Array) -> float:
