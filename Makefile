@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 DEV_STAMP := $(VENV)/.installed-dev
 STAMP := $(DEV_STAMP)
 
-.PHONY: test demo demo-eol lint typecheck format install clean
+.PHONY: test demo demo-eol lint typecheck format install install-botorch clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,18 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	touch $(DEV_STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
+
+# The optional BoTorch extra (the optimiser's `acquisition = "botorch"` and its tests, which
+# skip without it except in CI). TORCH picks the PyTorch build, e.g. a CPU wheel:
+#   make install-botorch TORCH='torch --index-url https://download.pytorch.org/whl/cpu'
+TORCH ?= torch
+BOTORCH_STAMP := $(VENV)/.installed-botorch
+$(BOTORCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev,botorch]'
+	touch $(BOTORCH_STAMP)
+
+install-botorch: $(BOTORCH_STAMP)
 
 # The checks before the suite: a type error or a broken layering contract fails CI.
 typecheck: $(STAMP)

@@ -41,6 +41,19 @@ def require_finales2_examples() -> Path:
     return FINALES2_EXAMPLES
 
 
+def require_botorch() -> None:
+    """Skip where the optional BoTorch extra is absent (a laptop without PyTorch); in CI, which
+    installs it (`make install-botorch`), that is a failure."""
+    from finales.optimizer.botorch_batch import missing
+
+    if (reason := missing()) is None:
+        return
+    message = f"the BoTorch strategy {reason}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI installs it: make install-botorch)")
+    pytest.skip(message)
+
+
 PG_ADMIN_URL = os.environ.get("FINALES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 

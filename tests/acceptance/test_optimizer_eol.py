@@ -14,7 +14,9 @@ from finales.domain.limitations import matches
 from finales.domain.principals import Role
 from finales.lab.asab import ASAB
 from finales.optimizer import Optimizer, OptimizerConfig, chemistry
+from finales.optimizer.optimizer import State, propose
 from finales.testing import LocalBroker
+from tests.conftest import require_botorch
 
 from .test_eol_workflow import eol_lab
 
@@ -70,3 +72,57 @@ def test_the_optimiser_posts_a_batch_of_cell_tests_and_reads_their_lives(
         assert mixed is not None and obs.x_ec == mixed["EC"]
     assert by_request
     assert outcome.best == pytest.approx(max(math.exp(o.value) for o in state.observations))
+
+
+def test_botorch_chooses_the_second_batch_from_the_first_batchs_lives(
+    eol_lab: tuple[LocalBroker, dict[str, str]],
+) -> None:
+    """``acquisition = "botorch"`` through the broker and the whole cell lab: a random first
+    batch, then the batch BoTorch's qLogNEI chooses from what the broker holds of the first
+    (recomputed here from the broker's records: the same compositions, to the 5 digits sent)."""
+    require_botorch()
+    broker, _ = eol_lab
+    tenant_id = broker.add_tenant("optimiser")
+    key = broker.add_user("bot-optimiser", role=Role.TENANT, tenant_id=tenant_id)
+    config = OptimizerConfig(
+        quantity="degradationEOL",
+        request_methods=["degradation_workflow"],
+        request_shape="battery_chemistry",
+        value_field="end_of_life",
+        transform="log",
+        limits_from=[{"quantity": "electrolyte", "method": "flow"}],
+        batch_size=3,
+        budget=6,
+        acquisition="botorch",
+        poll_s=0.5,
+    )
+    with broker.client(api_key=key) as client:
+        optimiser = Optimizer(config, client)
+        deadline = time.monotonic() + 30
+        while not optimiser.limitations() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        outcome = optimiser.run(max_steps=600)
+        limitations = optimiser.limitations()
+        state = optimiser.read_state()
+        requests = sorted(
+            client.iter_requests(tenant=tenant_id, quantity=config.quantity),
+            key=lambda r: r.created_at,
+        )
+    assert outcome.done and outcome.reason == "budget"
+    assert len(requests) == 6
+    first_ids = {r.id for r in requests[:3]}
+    before = State(
+        posted=3, observations=[o for o in state.observations if o.request_id in first_ids]
+    )
+    assert len(before.observations) >= config.n_initial  # else the second batch is random too
+    expected, _ = propose(config, before, 3, limitations=limitations)
+    posted = []
+    for req in requests[3:]:
+        electrolyte = req.parameters["degradation_workflow"]["battery_chemistry"]["electrolyte"]
+        fr = chemistry.fractions(electrolyte)
+        assert fr is not None
+        posted.append((fr["EC"], fr["LiPF6"]))
+    for (x_ec, x_li), (e_ec, e_li) in zip(posted, expected, strict=True):
+        assert x_ec == pytest.approx(e_ec, abs=2e-5) and x_li == pytest.approx(e_li, abs=2e-5)
+    believer = config.model_copy(update={"acquisition": "kriging-believer"})
+    assert propose(believer, before, 3, limitations=limitations)[0] != expected

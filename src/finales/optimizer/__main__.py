@@ -10,6 +10,9 @@ import argparse
 import logging
 import os
 import sys
+import tomllib
+
+from pydantic import ValidationError
 
 from finales.client import FinalesClient
 
@@ -23,7 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", help="broker URL (env FINALES_SERVER_URL)")
     parser.add_argument("--api-key", help="API key (env FINALES_API_KEY)")
     args = parser.parse_args(argv)
-    cfg = OptimizerConfig.from_toml(args.config)
+    try:
+        cfg = OptimizerConfig.from_toml(args.config)
+    except OSError as exc:
+        parser.error(f"{args.config}: {exc.strerror or exc}")
+    except tomllib.TOMLDecodeError as exc:
+        parser.error(f"{args.config}: not TOML: {exc}")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        parser.error(f"{args.config}: {problems}")
     server = args.server or os.environ.get("FINALES_SERVER_URL") or cfg.server
     if not server:
         parser.error("no broker URL: pass --server, set FINALES_SERVER_URL or 'server' in the file")

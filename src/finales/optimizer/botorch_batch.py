@@ -23,7 +23,6 @@ the QMC sampler has its own seed.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -35,12 +34,16 @@ MC_SAMPLES = 256  # QMC samples of the joint posterior per evaluation
 
 
 def missing() -> str | None:
-    """Why BoTorch cannot run here (a one-line reason with the install command), or None."""
-    for module in ("torch", "botorch", "gpytorch"):
-        if importlib.util.find_spec(module) is None:
-            return (
-                f"needs the botorch extra, which is not installed (no module {module!r}): {EXTRA}"
-            )
+    """Why BoTorch cannot run here (a one-line reason with the install command), or None.
+
+    Imports the packages (about two seconds for PyTorch), so that a broken install is caught
+    when the configuration is read, not at the first batch the model chooses."""
+    try:
+        import botorch  # noqa: F401
+        import gpytorch  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        return f"needs the botorch extra, which is not installed (no module {exc.name!r}): {EXTRA}"
     return None
 
 
@@ -95,9 +98,9 @@ def choose(
         if prior is not None:
             prior_fn = prior
 
-            def with_prior(samples: Any, x: Any) -> Any:
-                flat = x.detach().reshape(-1, d).numpy()
-                mean = tensor(prior_fn(flat)).reshape(x.shape[:-1])
+            def with_prior(samples: Any, X: Any) -> Any:  # noqa: N803 (BoTorch passes X=)
+                flat = X.detach().reshape(-1, d).numpy()
+                mean = tensor(prior_fn(flat)).reshape(X.shape[:-1])
                 return samples[..., 0] + mean
 
             objective = GenericMCObjective(with_prior)
