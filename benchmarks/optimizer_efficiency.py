@@ -63,7 +63,10 @@ from finales.optimizer.config import Pair
 from finales.optimizer.optimizer import Observation, State, propose
 
 STRATEGIES = ("bo", "bo+md+model", "random", "lhs")
+OPTIONAL = ("botorch", "botorch+md+model")  # need the extra finales[botorch]
 LABELS = {
+    "botorch": "BoTorch qLogNEI, experiments only",
+    "botorch+md+model": "BoTorch qLogNEI, experiments + MD + model",
     "bo": "BO, experiments only",
     "bo+md+model": "BO, experiments + MD + model",
     "random": "random search",
@@ -241,8 +244,9 @@ def _done(run: Run, maximum: float) -> bool:
     return all(run.reached.get(f"{lv:g}") is not None for lv in run.levels)
 
 
-def bo(run: Run, maximum: float, *, aux: bool) -> None:
+def bo(run: Run, maximum: float, *, aux: bool, botorch: bool = False) -> None:
     cfg = OptimizerConfig(
+        acquisition="botorch" if botorch else "kriging-believer",
         request_methods=[EXPERIMENT.method],
         data=[MD, MODEL] if aux else [],
         temperature=TEMPERATURE_K,
@@ -301,8 +305,13 @@ def execute(task: tuple[str, int, int, list[float], float]) -> Run:
     run = Run(strategy, seed, cap, levels)
     started = time.perf_counter()
     with threadpool_limits(1):  # one BLAS thread per worker: --jobs is the parallelism
-        if strategy.startswith("bo"):
-            bo(run, maximum, aux=strategy == "bo+md+model")
+        if strategy.startswith("bo"):  # bo, bo+md+model, botorch, botorch+md+model
+            bo(
+                run,
+                maximum,
+                aux=strategy.endswith("+md+model"),
+                botorch=strategy.startswith("botorch"),
+            )
         else:
             sampling(run, maximum)
     run.seconds = time.perf_counter() - started
@@ -409,7 +418,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20, help="runs per strategy (seeds 0..N-1)")
     ap.add_argument("--cap", type=int, default=60, help="experiments per run at most")
-    ap.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    ap.add_argument(
+        "--strategies", nargs="+", choices=STRATEGIES + OPTIONAL, default=list(STRATEGIES)
+    )
     ap.add_argument(
         "--levels",
         type=float,

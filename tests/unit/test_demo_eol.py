@@ -3,17 +3,20 @@ request's history as timeline bars, and the demo group's options."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from finales.cli import app
-from finales.demo.eol import at_time_scale, workflow_text
+from finales.demo.eol import at_time_scale, resolve_acquisition, workflow_text
 from finales.demo.eol_plots import intervals
 from finales.demo.eol_report import EOLCampaign, Node, losses
 from finales.workflows import parse, read_yaml
+from tests.conftest import require_botorch
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -88,6 +91,29 @@ def test_conductivity_options_before_a_campaign_name_are_refused_in_one_line() -
     assert result.exit_code == 1
     assert "options before 'eol' belong to the conductivity campaign" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_acquisition_botorch_without_the_extra_is_one_line_naming_the_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "botorch", None)  # as if not installed
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app, ["demo", "eol", "--acquisition", "botorch", "--out", str(out)], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 1, result.output
+    assert "--acquisition botorch needs the botorch extra" in result.output
+    assert "pip install 'finales[botorch]'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()  # refused before anything was made
+    # auto falls back to the believer, and says so in the report
+    assert resolve_acquisition("auto") == "kriging-believer"
+    assert resolve_acquisition("kriging-believer") == "kriging-believer"
+
+
+def test_auto_is_botorch_where_the_extra_is_installed() -> None:
+    require_botorch()
+    assert resolve_acquisition("auto") == "botorch" == resolve_acquisition("botorch")
 
 
 def test_the_demo_group_lists_both_campaigns() -> None:

@@ -8,6 +8,7 @@ install.
 
 from __future__ import annotations
 
+import enum
 import errno
 import getpass
 import json
@@ -733,6 +734,12 @@ def _conductivity(
         run_campaign(budget=budget, seed=seed, out=out, console=console, keep_server=keep_server)
 
 
+class Acquisition(enum.StrEnum):
+    auto = "auto"
+    botorch = "botorch"
+    kriging_believer = "kriging-believer"
+
+
 @demo_app.command("eol")
 def demo_eol(
     budget: Annotated[
@@ -741,6 +748,13 @@ def demo_eol(
     seed: SeedOpt = 0,
     out: OutOpt = None,
     keep_server: KeepServerOpt = False,
+    acquisition: Annotated[
+        Acquisition,
+        typer.Option(
+            help="how the optimiser chooses a batch: botorch (BoTorch's qLogNEI; needs the "
+            "botorch extra), kriging-believer, or auto: botorch where it is installed",
+        ),
+    ] = Acquisition.auto,
 ) -> None:
     """Run the end-of-life campaign: the simulated cell lab, the workflow and the optimiser.
 
@@ -756,5 +770,10 @@ def demo_eol(
         from finales.demo.eol import run_eol_campaign
     with errors():
         run_eol_campaign(
-            budget=budget, seed=seed, out=out, console=console, keep_server=keep_server
+            budget=budget,
+            seed=seed,
+            out=out,
+            console=console,
+            keep_server=keep_server,
+            acquisition=acquisition.value,
         )

@@ -48,11 +48,11 @@ from finales.demo import eol_report
 from finales.demo.campaign import DEFAULT_REPORTS, default_out
 from finales.demo.serving import keep_serving, running
 from finales.domain.principals import Role
-from finales.errors import FinalesError
+from finales.errors import ConfigurationError, FinalesError
 from finales.lab import ASAB, AutoBASS, Courier, Cycler, LabClock
 from finales.lab.clock import LAB_HOUR_S
 from finales.lab.degradation import DegradationModel, held_out_error
-from finales.optimizer import Optimizer, OptimizerConfig, Pair
+from finales.optimizer import Optimizer, OptimizerConfig, Pair, botorch_batch
 from finales.testing import LocalBroker
 from finales.workflows import Orchestrator, Workflow, compile_workflow, parse, read_yaml
 from finales.workflows.model import Backoff
@@ -122,9 +122,15 @@ def run_eol_campaign(
     out: Path | None = None,
     console: Console | None = None,
     keep_server: bool = False,
+    acquisition: str = "auto",
 ) -> Path:
     """Run the campaign, write the report and return its folder; with ``keep_server``, keep
-    the broker up after the report until Ctrl-C or SIGTERM (main thread only)."""
+    the broker up after the report until Ctrl-C or SIGTERM (main thread only).
+
+    ``acquisition``: ``botorch``, ``kriging-believer``, or ``auto``: BoTorch where the extra
+    ``finales[botorch]`` is installed (it needed fewer cells: docs/optimizer.md), else the
+    believer; the report says which."""
+    acquisition = resolve_acquisition(acquisition)  # a missing extra: said before anything
     console = console or Console()
     out = out or default_out(DEFAULT_REPORTS, campaign=CAMPAIGN)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +139,13 @@ def run_eol_campaign(
         LocalBroker(Path(home)) as broker,
     ):
         with _logging_to(out / LOG_FILE):
-            campaign = run_on(broker, budget=budget, seed=seed, console=console)
+            campaign = run_on(
+                broker,
+                budget=budget,
+                seed=seed,
+                console=console,
+                acquisition=acquisition,
+            )
         lines, files = eol_report.write(out, campaign)
         eol_report.announce(console, out, lines, [*files, LOG_FILE])
         if keep_server:
@@ -159,20 +171,38 @@ def _logging_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
+def resolve_acquisition(acquisition: str) -> str:
+    """``auto`` -> ``botorch`` where its extra is installed, else ``kriging-believer``;
+    ``botorch`` without the extra is a ConfigurationError that says what to install."""
+    if acquisition == "kriging-believer":
+        return acquisition
+    missing = botorch_batch.missing()
+    if acquisition == "botorch" and missing:
+        raise ConfigurationError(f"--acquisition botorch {missing}")
+    return "kriging-believer" if missing else "botorch"
+
+
 def run_on(
-    broker: LocalBroker, *, budget: int, seed: int, console: Console
+    broker: LocalBroker,
+    *,
+    budget: int,
+    seed: int,
+    console: Console,
+    acquisition: str = "kriging-believer",
 ) -> eol_report.EOLCampaign:
     """Set the lab up on ``broker``, run the optimiser to the end of its budget, read the
     campaign back from the broker."""
     keys = _register(broker)
     console.print(f"broker at {broker.url}", highlight=False)
+    config = _config(budget, seed, acquisition)  # before the lab starts: a missing extra
+    console.print(f"batches chosen by {eol_report.ACQUISITIONS[acquisition]}", highlight=False)
     tenants = _tenants(broker, keys, seed=seed)
     model = next(t for t in tenants if isinstance(t, DegradationModel)).model  # trained now
     held_out = held_out_error(model)
     started_at = datetime.now(UTC)  # lab time counts from here
     started = time.monotonic()
     with running(tenants), FinalesClient(broker.url, api_key=keys.tenants[OPTIMISER]) as client:
-        optimiser = Optimizer(_config(budget, seed), client)
+        optimiser = Optimizer(config, client)
         _wait_for_offers(optimiser)
         reason = _optimise(optimiser, budget=budget, console=console, since=started_at)
     elapsed = time.monotonic() - started
@@ -187,12 +217,14 @@ def run_on(
             time_scale=TIME_SCALE,
             batch_size=BATCH_SIZE,
             held_out=held_out,
+            acquisition=acquisition,
             admin_key=keys.admin,
         )
 
 
-def _config(budget: int, seed: int) -> OptimizerConfig:
+def _config(budget: int, seed: int, acquisition: str) -> OptimizerConfig:
     return OptimizerConfig(
+        acquisition=acquisition,  # type: ignore[arg-type]  # validated here
         quantity=QUANTITY,
         request_methods=[METHOD],
         request_shape="battery_chemistry",

@@ -96,6 +96,12 @@ class Node:
     data: dict[str, Any] | None  # its latest result's data
 
 
+ACQUISITIONS = {
+    "botorch": "BoTorch qLogNoisyExpectedImprovement (joint batches)",
+    "kriging-believer": "expected improvement under the kriging believer",
+}
+
+
 @dataclass
 class EOLCampaign:
     """What the report is made of: the broker's records and how the run went."""
@@ -110,6 +116,7 @@ class EOLCampaign:
     workflows: list[Node]  # in the order the optimiser posted them
     nodes: list[Node]  # their sub-requests
     held_out: HeldOut | None = None
+    acquisition: str = "kriging-believer"  # how the optimiser chose its batches
     admin_key: str = field(default="", repr=False)  # for --keep-server; never written
 
     def lab_days(self, at: datetime) -> float:
@@ -133,6 +140,7 @@ def collect(
     time_scale: float,
     batch_size: int,
     held_out: HeldOut | None = None,
+    acquisition: str = "kriging-believer",
     admin_key: str = "",
 ) -> EOLCampaign:
     """Read the campaign back from the broker (as an admin)."""
@@ -162,6 +170,7 @@ def collect(
         workflows=workflows,
         nodes=nodes,
         held_out=held_out,
+        acquisition=acquisition,
         admin_key=admin_key,
     )
 
@@ -387,6 +396,7 @@ def summary_lines(
     lines = [
         f"electrolytes: {len(c.workflows)} asked for in batches of {c.batch_size} "
         f"(budget {c.budget}, seed {c.seed}); stopped: {c.reason}",
+        f"batches chosen by: {ACQUISITIONS.get(c.acquisition, c.acquisition)}",
         f"cells: {lost['cells_ordered']} built, {len(predicted)} predicted; "
         f"sub-requests: {len(c.nodes)}",
         f"wall time: {c.elapsed_s:.0f} s ({c.lab_days(end):.0f} days of lab time, "
@@ -484,6 +494,7 @@ def _document(
         "campaign": {
             "seed": c.seed,
             "budget": c.budget,
+            "acquisition": c.acquisition,
             "stopped": c.reason,
             "wall_time_s": round(c.elapsed_s, 1),
             "lab_hour_real_s": c.time_scale * 3600,

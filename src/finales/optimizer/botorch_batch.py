@@ -98,7 +98,7 @@ def choose(
         if prior is not None:
             prior_fn = prior
 
-            def with_prior(samples: Any, X: Any) -> Any:  # noqa: N803 (BoTorch passes X=)
+            def with_prior(samples: Any, X: Any) -> Any:  # BoTorch passes X=...
                 flat = X.detach().reshape(-1, d).numpy()
                 mean = tensor(prior_fn(flat)).reshape(X.shape[:-1])
                 return samples[..., 0] + mean
