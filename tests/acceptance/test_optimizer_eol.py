@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import pytest
 
@@ -23,28 +24,41 @@ from .test_eol_workflow import eol_lab
 __all__ = ["eol_lab"]  # the fixture: the whole simulated cell lab and the orchestrator
 
 
+def eol_config(**overrides: Any) -> OptimizerConfig:
+    """The campaign's configuration (docs/optimizer.md) with a short poll."""
+    base: dict[str, Any] = {
+        "quantity": "degradationEOL",
+        "request_methods": ["degradation_workflow"],
+        "request_shape": "battery_chemistry",
+        "value_field": "end_of_life",
+        "transform": "log",
+        "limits_from": [{"quantity": "electrolyte", "method": "flow"}],
+        "batch_size": 3,
+        "poll_s": 0.5,
+    }
+    return OptimizerConfig.model_validate(base | overrides)
+
+
+def _optimiser_tenant(broker: LocalBroker) -> tuple[str, str]:
+    tenant_id = broker.add_tenant("optimiser")
+    return tenant_id, broker.add_user("bot-optimiser", role=Role.TENANT, tenant_id=tenant_id)
+
+
+def _wait_for_offers(optimiser: Optimizer) -> None:
+    deadline = time.monotonic() + 30
+    while not optimiser.limitations() and time.monotonic() < deadline:
+        time.sleep(0.1)  # ASAB's runner registers its offers in its own thread
+
+
 def test_the_optimiser_posts_a_batch_of_cell_tests_and_reads_their_lives(
     eol_lab: tuple[LocalBroker, dict[str, str]],
 ) -> None:
     broker, _ = eol_lab
-    tenant_id = broker.add_tenant("optimiser")
-    key = broker.add_user("bot-optimiser", role=Role.TENANT, tenant_id=tenant_id)
-    config = OptimizerConfig(
-        quantity="degradationEOL",
-        request_methods=["degradation_workflow"],
-        request_shape="battery_chemistry",
-        value_field="end_of_life",
-        transform="log",
-        limits_from=[{"quantity": "electrolyte", "method": "flow"}],
-        batch_size=3,
-        budget=3,
-        poll_s=0.5,
-    )
+    _, key = _optimiser_tenant(broker)
+    config = eol_config(budget=3)
     with broker.client(api_key=key) as client:
         optimiser = Optimizer(config, client)
-        deadline = time.monotonic() + 30
-        while not optimiser.limitations() and time.monotonic() < deadline:
-            time.sleep(0.1)  # ASAB's runner registers its offers in its own thread
+        _wait_for_offers(optimiser)
         first = optimiser.step()
         assert len(first.posted) == 3  # one whole batch
         assert optimiser.step().posted == []  # nothing more until the budget's results are in
@@ -82,25 +96,11 @@ def test_botorch_chooses_the_second_batch_from_the_first_batchs_lives(
     (recomputed here from the broker's records: the same compositions, to the 5 digits sent)."""
     require_botorch()
     broker, _ = eol_lab
-    tenant_id = broker.add_tenant("optimiser")
-    key = broker.add_user("bot-optimiser", role=Role.TENANT, tenant_id=tenant_id)
-    config = OptimizerConfig(
-        quantity="degradationEOL",
-        request_methods=["degradation_workflow"],
-        request_shape="battery_chemistry",
-        value_field="end_of_life",
-        transform="log",
-        limits_from=[{"quantity": "electrolyte", "method": "flow"}],
-        batch_size=3,
-        budget=6,
-        acquisition="botorch",
-        poll_s=0.5,
-    )
+    tenant_id, key = _optimiser_tenant(broker)
+    config = eol_config(budget=6, acquisition="botorch")
     with broker.client(api_key=key) as client:
         optimiser = Optimizer(config, client)
-        deadline = time.monotonic() + 30
-        while not optimiser.limitations() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for_offers(optimiser)
         outcome = optimiser.run(max_steps=600)
         limitations = optimiser.limitations()
         state = optimiser.read_state()
