@@ -23,6 +23,7 @@ the QMC sampler has its own seed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -55,17 +56,23 @@ def choose(
     *,
     x_pending: Array | None = None,
     prior: Callable[[Array], Array] | None = None,
+    y_scale: float | None = None,
     seed: int = 0,
 ) -> list[int]:
     """Indices of ``n`` distinct rows of ``x_cand`` chosen jointly by qLogNEI.
 
     ``x_train``/``y_train``: the reference observations (model features, transformed values);
     ``x_pending``: compositions asked for and not yet measured; ``prior``: the auxiliary
-    sources' calibrated mean (None: no sources).
+    sources' calibrated mean (None: no sources); ``y_scale``: the discrepancy's prior scale
+    (:meth:`~finales.optimizer.model.MultiFidelityModel.discrepancy_scale`). With a scale the
+    residuals are divided by it instead of standardised: standardised by their own spread,
+    three to five residuals of a two-coefficient calibration are small by construction and the
+    GP is confident everywhere (the failure the scale was made for; benchmarks/README.md).
     """
     import torch
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
     from botorch.acquisition.objective import GenericMCObjective
+    from botorch.exceptions.warnings import InputDataWarning
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.transforms import Normalize, Standardize
@@ -87,21 +94,28 @@ def choose(
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = SingleTaskGP(
-            tensor(x_train),
-            tensor(y_train - offset).unsqueeze(-1),
-            input_transform=Normalize(d=d, bounds=tensor(np.vstack([lo, hi]))),
-            outcome_transform=Standardize(m=1),
-        )
+        scale = 1.0 if y_scale is None else y_scale
+        with warnings.catch_warnings():
+            # Not standardised on purpose when scaled (see the docstring): BoTorch's advice
+            # to standardise is the failure the scale avoids.
+            warnings.simplefilter("ignore", InputDataWarning)
+            model = SingleTaskGP(
+                tensor(x_train),
+                tensor((y_train - offset) / scale).unsqueeze(-1),
+                input_transform=Normalize(d=d, bounds=tensor(np.vstack([lo, hi]))),
+                outcome_transform=Standardize(m=1) if y_scale is None else None,
+            )
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         objective = None
-        if prior is not None:
+        if prior is not None or y_scale is not None:
             prior_fn = prior
 
             def with_prior(samples: Any, X: Any) -> Any:  # BoTorch passes X=...
+                value = samples[..., 0] * scale
+                if prior_fn is None:
+                    return value
                 flat = X.detach().reshape(-1, d).numpy()
-                mean = tensor(prior_fn(flat)).reshape(X.shape[:-1])
-                return samples[..., 0] + mean
+                return value + tensor(prior_fn(flat)).reshape(X.shape[:-1])
 
             objective = GenericMCObjective(with_prior)
         acq = qLogNoisyExpectedImprovement(

@@ -341,6 +341,7 @@ def _botorch_picks(
         n,
         x_pending=np.array(pending_x) if pending_x else None,
         prior=model.prior_mean if model.sources else None,
+        y_scale=model.residual_scale,
         seed=cfg.seed * 100_003 + state.posted,
     )
     return [(float(pts[rows[i], 0]), float(pts[rows[i], 1])) for i in picked]
