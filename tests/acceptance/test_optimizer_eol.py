@@ -18,6 +18,7 @@ from finales.optimizer import Optimizer, OptimizerConfig, chemistry
 from finales.optimizer.optimizer import State, propose
 from finales.testing import LocalBroker
 from tests.conftest import require_botorch
+from tests.unit.test_optimizer_eol import eol_config as unit_eol_config
 
 from .test_eol_workflow import eol_lab
 
@@ -25,18 +26,8 @@ __all__ = ["eol_lab"]  # the fixture: the whole simulated cell lab and the orche
 
 
 def eol_config(**overrides: Any) -> OptimizerConfig:
-    """The campaign's configuration (docs/optimizer.md) with a short poll."""
-    base: dict[str, Any] = {
-        "quantity": "degradationEOL",
-        "request_methods": ["degradation_workflow"],
-        "request_shape": "battery_chemistry",
-        "value_field": "end_of_life",
-        "transform": "log",
-        "limits_from": [{"quantity": "electrolyte", "method": "flow"}],
-        "batch_size": 3,
-        "poll_s": 0.5,
-    }
-    return OptimizerConfig.model_validate(base | overrides)
+    """The campaign's configuration (the unit tests' one) with a short poll."""
+    return unit_eol_config(**{"poll_s": 0.5, **overrides})
 
 
 def _optimiser_tenant(broker: LocalBroker) -> tuple[str, str]:
