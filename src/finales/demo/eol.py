@@ -53,6 +53,7 @@ from finales.lab import ASAB, AutoBASS, Courier, Cycler, LabClock
 from finales.lab.clock import LAB_HOUR_S
 from finales.lab.degradation import DegradationModel, held_out_error
 from finales.optimizer import Optimizer, OptimizerConfig, Pair, botorch_batch
+from finales.optimizer.config import Acquisition
 from finales.testing import LocalBroker
 from finales.workflows import Orchestrator, Workflow, compile_workflow, parse, read_yaml
 from finales.workflows.model import Backoff
@@ -130,7 +131,7 @@ def run_eol_campaign(
     ``acquisition``: ``botorch``, ``kriging-believer``, or ``auto``: BoTorch where the extra
     ``finales[botorch]`` is installed (it needed fewer cells: docs/optimizer.md), else the
     believer; the report says which."""
-    acquisition = resolve_acquisition(acquisition)  # a missing extra: said before anything
+    chosen = resolve_acquisition(acquisition)  # a missing extra: said before anything
     console = console or Console()
     out = out or default_out(DEFAULT_REPORTS, campaign=CAMPAIGN)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,7 @@ def run_eol_campaign(
                 budget=budget,
                 seed=seed,
                 console=console,
-                acquisition=acquisition,
+                acquisition=chosen,
             )
         lines, files = eol_report.write(out, campaign)
         eol_report.announce(console, out, lines, [*files, LOG_FILE])
@@ -171,11 +172,11 @@ def _logging_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def resolve_acquisition(acquisition: str) -> str:
+def resolve_acquisition(acquisition: str) -> Acquisition:
     """``auto`` -> ``botorch`` where its extra is installed, else ``kriging-believer``;
     ``botorch`` without the extra is a ConfigurationError that says what to install."""
     if acquisition == "kriging-believer":
-        return acquisition
+        return "kriging-believer"
     missing = botorch_batch.missing()
     if acquisition == "botorch" and missing:
         raise ConfigurationError(f"--acquisition botorch {missing}")
@@ -188,7 +189,7 @@ def run_on(
     budget: int,
     seed: int,
     console: Console,
-    acquisition: str = "kriging-believer",
+    acquisition: Acquisition = "kriging-believer",
 ) -> eol_report.EOLCampaign:
     """Set the lab up on ``broker``, run the optimiser to the end of its budget, read the
     campaign back from the broker."""
@@ -222,9 +223,9 @@ def run_on(
         )
 
 
-def _config(budget: int, seed: int, acquisition: str) -> OptimizerConfig:
+def _config(budget: int, seed: int, acquisition: Acquisition) -> OptimizerConfig:
     return OptimizerConfig(
-        acquisition=acquisition,  # type: ignore[arg-type]  # validated here
+        acquisition=acquisition,
         quantity=QUANTITY,
         request_methods=[METHOD],
         request_shape="battery_chemistry",

@@ -39,6 +39,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+Acquisition = Literal["kriging-believer", "botorch"]
+
 
 class Pair(BaseModel):
     """A (quantity, method) pair."""
@@ -91,7 +93,7 @@ class OptimizerConfig(BaseModel):
         None, ge=1, description="stop after this many own results without improvement"
     )
     min_improvement: float = Field(0.0, ge=0, description="smaller gains count as none")
-    acquisition: Literal["kriging-believer", "botorch"] = Field(
+    acquisition: Acquisition = Field(
         "kriging-believer",
         description="how a batch is chosen: noise-aware EI one pick after the other under the "
         "kriging believer (scikit-learn), or BoTorch's joint qLogNoisyExpectedImprovement "
